@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import User
+from accounts.selectors import host_eligibility
+
+
+class PublicUserSerializer(serializers.ModelSerializer[User]):
+    class Meta:
+        model = User
+        fields = ["id", "username", "display_name", "bio", "avatar_url", "follower_count", "following_count"]
+        read_only_fields = fields
+
+
+class UserBriefSerializer(serializers.ModelSerializer[User]):
+    class Meta:
+        model = User
+        fields = ["id", "username", "display_name", "avatar_url"]
+        read_only_fields = fields
+
+
+class EligibilitySerializer(serializers.Serializer[dict[str, Any]]):
+    can_host = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
+    followers = serializers.IntegerField()
+    threshold = serializers.IntegerField()
+    override = serializers.BooleanField()
+
+
+class MeSerializer(serializers.ModelSerializer[User]):
+    can_host = serializers.SerializerMethodField()
+    host_eligibility = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "display_name",
+            "bio",
+            "avatar_url",
+            "follower_count",
+            "following_count",
+            "is_staff",
+            "can_host",
+            "host_eligibility",
+        ]
+        read_only_fields = fields
+
+    def get_can_host(self, obj: User) -> bool:
+        return bool(host_eligibility(user=obj)["can_host"])
+
+    def get_host_eligibility(self, obj: User) -> dict[str, Any]:
+        return host_eligibility(user=obj)
+
+
+class MeUpdateInputSerializer(serializers.Serializer[dict[str, Any]]):
+    display_name = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    bio = serializers.CharField(max_length=160, required=False, allow_blank=True)
+    avatar_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+
+
+class RegisterInputSerializer(serializers.Serializer[dict[str, Any]]):
+    username = serializers.RegexField(
+        r"^[A-Za-z0-9_]{3,30}$", error_messages={"invalid": "Use 3-30 letters, digits or underscores."}
+    )
+    password = serializers.CharField(min_length=8, max_length=128, write_only=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    display_name = serializers.CharField(max_length=50, required=False, allow_blank=True)
+
+
+class TokenInputSerializer(serializers.Serializer[dict[str, Any]]):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128)
+
+
+class TokenOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    token = serializers.CharField()
+    user = MeSerializer()

@@ -1,0 +1,217 @@
+"""Spaces settings: one env-driven file that runs with zero configuration.
+
+Every real service is chosen by an environment variable; with none set, Spaces runs on SQLite, an
+in-memory channel layer and in-process Celery tasks. `.env.example` lists every variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+import django_stubs_ext
+
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+DEBUG = env_bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production-0123456789")
+ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# The public base URL of this deployment, used in share links and the websocket URL handed to clients.
+SPACES_PUBLIC_URL = os.environ.get("SPACES_PUBLIC_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "channels",
+    "spaces_project.common",
+    "accounts",
+    "rooms",
+    "tickets",
+    "moderation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.SuspendedSessionMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "spaces_project.urls"
+ASGI_APPLICATION = "spaces_project.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+if os.environ.get("SPACES_TEST_DB_NAME"):
+    # Lets two test runs share one PostgreSQL server without clobbering each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["SPACES_TEST_DB_NAME"]}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+if env_bool("SPACES_FAST_PASSWORD_HASHER"):
+    # Tests only: PBKDF2 at full strength dominates the run time of an auth-heavy suite.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+LOGIN_URL = "/login"
+
+# --- Redis, cache, channel layer ------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("SPACES_CACHE_PREFIX", "spaces"),
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("SPACES_CHANNEL_PREFIX", "spaces")},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Celery -----------------------------------------------------------------------------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+# Without a broker, tasks run in-process (the embedded default). CELERY_TASK_ALWAYS_EAGER forces it.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+# --- REST framework ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ActiveTokenAuthentication",
+        "accounts.authentication.ActiveSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "spaces_project.common.pagination.CreatedCursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "spaces_project.common.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("SPACES_THROTTLE_ANON", "120/min"),
+        "user": os.environ.get("SPACES_THROTTLE_USER", "1200/min"),
+        "register": os.environ.get("SPACES_THROTTLE_REGISTER", "20/hour"),
+        "login": os.environ.get("SPACES_THROTTLE_LOGIN", "30/min"),
+        "hand": os.environ.get("SPACES_THROTTLE_HAND", "20/min"),
+        "reaction": os.environ.get("SPACES_THROTTLE_REACTION", "120/min"),
+        "message": os.environ.get("SPACES_THROTTLE_MESSAGE", "10/min"),
+        "report": os.environ.get("SPACES_THROTTLE_REPORT", "10/hour"),
+        "join": os.environ.get("SPACES_THROTTLE_JOIN", "60/min"),
+    },
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+if env_bool("SPACES_DISABLE_THROTTLING"):
+    REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = []
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Spaces API",
+    "DESCRIPTION": "Live audio rooms: accounts, Spaces, stage, tickets and moderation.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Product rules ----------------------------------------------------------------------------
+SPACES_HOST_MIN_FOLLOWERS = env_int("SPACES_HOST_MIN_FOLLOWERS", 600)
+SPACES_HOST_ABSENT_END_S = env_int("SPACES_HOST_ABSENT_END_S", 300)
+SPACES_MAX_SCHEDULE_DAYS = env_int("SPACES_MAX_SCHEDULE_DAYS", 14)
+SPACES_MAX_COHOSTS = env_int("SPACES_MAX_COHOSTS", 2)
+SPACES_MAX_SPEAKERS = env_int("SPACES_MAX_SPEAKERS", 10)
+SPACES_DEFAULT_LISTENER_CAP = env_int("SPACES_DEFAULT_LISTENER_CAP", 0)  # 0 = no cap
+
+# --- LiveKit ----------------------------------------------------------------------------------
+LIVEKIT_URL = os.environ.get("LIVEKIT_URL", "")  # the ws(s):// URL handed to clients
+LIVEKIT_API_URL = os.environ.get("LIVEKIT_API_URL", "")  # http(s):// URL for server calls; derived if empty
+LIVEKIT_API_KEY = os.environ.get("LIVEKIT_API_KEY", "")
+LIVEKIT_API_SECRET = os.environ.get("LIVEKIT_API_SECRET", "")
+LIVEKIT_TOKEN_TTL_S = env_int("LIVEKIT_TOKEN_TTL_S", 600)
+
+# --- Stripe -----------------------------------------------------------------------------------
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")  # e.g. stripe-mock on loopback in tests
+
+# --- Logging ----------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
