@@ -1,1 +1,146 @@
-"""Data and constraints only."""
+"""Spaces, their stage and presence, hand raises and invitations. Data and constraints only."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from spaces_project.common.models import TimeStampedModel
+
+
+class SpaceState(models.TextChoices):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+    CANCELED = "canceled"
+
+
+class Role(models.TextChoices):
+    """Ranked roles: host > cohost > speaker > listener (see ``ROLE_RANK``)."""
+
+    HOST = "host"
+    COHOST = "cohost"
+    SPEAKER = "speaker"
+    LISTENER = "listener"
+
+
+ROLE_RANK = {Role.HOST: 3, Role.COHOST: 2, Role.SPEAKER: 1, Role.LISTENER: 0}
+STAGE_ROLES = (Role.HOST, Role.COHOST, Role.SPEAKER)
+HOST_TEAM = (Role.HOST, Role.COHOST)
+
+
+class Space(TimeStampedModel):
+    host = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosted_spaces")
+    title = models.CharField(max_length=70)
+    description = models.CharField(max_length=500, blank=True)
+    topics = models.JSONField(default=list, blank=True)
+    state = models.CharField(max_length=10, choices=SpaceState.choices, default=SpaceState.SCHEDULED)
+    scheduled_start = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    listener_cap = models.PositiveIntegerField(default=0, help_text="0 = no cap")
+    # Number of connected listeners, kept by presence changes with F() updates.
+    listener_count = models.PositiveIntegerField(default=0)
+    # Last websocket event number of this Space; taken with F() in the transaction of the change.
+    seq = models.PositiveBigIntegerField(default=0)
+    # Set when the last host-team member leaves a live Space; the auto-end task reads it.
+    host_team_absent_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["host"], condition=Q(state="live"), name="space_one_live_per_host"),
+            models.CheckConstraint(
+                condition=Q(state__in=["scheduled", "live", "ended", "canceled"]), name="space_state_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "-started_at"]),
+            models.Index(fields=["state", "scheduled_start"]),
+            models.Index(fields=["host", "state"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.state})"
+
+    @property
+    def livekit_room(self) -> str:
+        return f"{settings.LIVEKIT_ROOM_PREFIX}{self.pk}"
+
+
+class Participant(TimeStampedModel):
+    """A user's membership of a Space: their role and presence. One row per (Space, user)."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.LISTENER)
+    is_muted = models.BooleanField(default=False)
+    is_connected = models.BooleanField(default=False)  # in the Space right now (join/leave, webhooks)
+    is_speaking = models.BooleanField(default=False)  # has a published microphone track in LiveKit
+    joined_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    # Whether LiveKit matches this row; cleared by the apply task, set by every role/mute change.
+    livekit_dirty = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "user"], name="participant_unique"),
+            models.UniqueConstraint(fields=["space"], condition=Q(role="host"), name="participant_one_host"),
+        ]
+        indexes = [models.Index(fields=["space", "role", "is_connected"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.space_id}:{self.role}"
+
+
+class HandState(models.TextChoices):
+    RAISED = "raised"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    LOWERED = "lowered"
+
+
+class HandRaise(models.Model):
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="hand_raises")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hand_raises")
+    state = models.CharField(max_length=10, choices=HandState.choices, default=HandState.RAISED)
+    raised_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "user"], condition=Q(state="raised"), name="hand_one_open"),
+        ]
+        indexes = [models.Index(fields=["space", "state", "raised_at"])]
+
+    def __str__(self) -> str:
+        return f"hand {self.user_id}@{self.space_id} {self.state}"
+
+
+class InvitationState(models.TextChoices):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    CANCELED = "canceled"
+
+
+class Invitation(TimeStampedModel):
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="invitations")
+    inviter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    invitee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=10, choices=[(Role.SPEAKER, "speaker"), (Role.COHOST, "cohost")])
+    state = models.CharField(max_length=10, choices=InvitationState.choices, default=InvitationState.PENDING)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["space", "invitee"], condition=Q(state="pending"), name="invitation_one_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invite {self.invitee_id}@{self.space_id} as {self.role} ({self.state})"

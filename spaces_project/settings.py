@@ -200,6 +200,8 @@ LIVEKIT_API_URL = os.environ.get("LIVEKIT_API_URL", "")  # http(s):// URL for se
 LIVEKIT_API_KEY = os.environ.get("LIVEKIT_API_KEY", "")
 LIVEKIT_API_SECRET = os.environ.get("LIVEKIT_API_SECRET", "")
 LIVEKIT_TOKEN_TTL_S = env_int("LIVEKIT_TOKEN_TTL_S", 600)
+# Room names are <prefix><space id>; tests use a per-run prefix so runs never share a LiveKit room.
+LIVEKIT_ROOM_PREFIX = os.environ.get("LIVEKIT_ROOM_PREFIX", "space-")
 
 # --- Stripe -----------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
