@@ -146,6 +146,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# rooms: end Spaces whose host team is gone; repair drift between the database and LiveKit.
+CELERY_BEAT_SCHEDULE["rooms-end-abandoned"] = {"task": "rooms.tasks.spaces_end_abandoned", "schedule": 30.0}
+CELERY_BEAT_SCHEDULE["rooms-livekit-reconcile"] = {
+    "task": "rooms.tasks.livekit_reconcile",
+    "schedule": float(env_int("SPACES_LIVEKIT_RECONCILE_S", 30)),
+}
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -200,6 +206,9 @@ LIVEKIT_API_URL = os.environ.get("LIVEKIT_API_URL", "")  # http(s):// URL for se
 LIVEKIT_API_KEY = os.environ.get("LIVEKIT_API_KEY", "")
 LIVEKIT_API_SECRET = os.environ.get("LIVEKIT_API_SECRET", "")
 LIVEKIT_TOKEN_TTL_S = env_int("LIVEKIT_TOKEN_TTL_S", 600)
+LIVEKIT_API_TIMEOUT_S = env_int("LIVEKIT_API_TIMEOUT_S", 5)  # per server API call
+# A Space's room survives this long with nobody in it (a host reconnecting); auto-end covers the rest.
+LIVEKIT_ROOM_EMPTY_TIMEOUT_S = env_int("LIVEKIT_ROOM_EMPTY_TIMEOUT_S", 300)
 # Room names are <prefix><space id>; tests use a per-run prefix so runs never share a LiveKit room.
 LIVEKIT_ROOM_PREFIX = os.environ.get("LIVEKIT_ROOM_PREFIX", "space-")
 
