@@ -152,6 +152,12 @@ CELERY_BEAT_SCHEDULE["rooms-livekit-reconcile"] = {
     "task": "rooms.tasks.livekit_reconcile",
     "schedule": float(env_int("SPACES_LIVEKIT_RECONCILE_S", 30)),
 }
+# tickets: free the seats of expired holds; create and send due host payouts (and re-send stuck ones).
+CELERY_BEAT_SCHEDULE["tickets-expire-holds"] = {"task": "tickets.tasks.ticket_holds_expire", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["tickets-payouts"] = {"task": "tickets.tasks.payouts_process_due", "schedule": 300.0}
+# Tests point a worker at a private queue; an unacked task of a killed worker is redelivered after this.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600)}
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -216,6 +222,15 @@ LIVEKIT_ROOM_PREFIX = os.environ.get("LIVEKIT_ROOM_PREFIX", "space-")
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")  # e.g. stripe-mock on loopback in tests
+
+# --- Tickets ----------------------------------------------------------------------------------
+TICKETS_HOLD_TTL_S = env_int("TICKETS_HOLD_TTL_S", 900)  # a seat is held this long while payment is pending
+TICKETS_REFUND_WINDOW_S = env_int("TICKETS_REFUND_WINDOW_S", 86400)  # after a Space ends, before its payout
+TICKETS_HOST_SHARE_BPS = env_int("TICKETS_HOST_SHARE_BPS", 9700)  # 97 % ...
+TICKETS_HOST_SHARE_AFTER_THRESHOLD_BPS = env_int("TICKETS_HOST_SHARE_AFTER_THRESHOLD_BPS", 8000)  # ... then 80 %
+TICKETS_HOST_THRESHOLD_CENTS = env_int("TICKETS_HOST_THRESHOLD_CENTS", 5_000_000)  # lifetime host earnings
+TICKETS_PAYOUT_STUCK_S = env_int("TICKETS_PAYOUT_STUCK_S", 600)  # a "submitting" payout older than this is re-sent
+TICKETS_WEBHOOK_TOLERANCE_S = env_int("TICKETS_WEBHOOK_TOLERANCE_S", 300)  # Stripe signature timestamp tolerance
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {
