@@ -1,3 +1,5 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from rooms.webhooks import livekit_webhook
+
+urlpatterns: list[URLPattern | URLResolver] = [path("webhooks/livekit", livekit_webhook, name="webhook-livekit")]

@@ -1,3 +1,47 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from rooms.api import views
+
+urlpatterns = [
+    path("spaces", views.SpaceCreateView.as_view(), name="space-list"),
+    path("spaces/<int:space_id>", views.SpaceDetailView.as_view(), name="space-detail"),
+    path("spaces/<int:space_id>/start", views.SpaceStartView.as_view(), name="space-start"),
+    path("spaces/<int:space_id>/end", views.SpaceEndView.as_view(), name="space-end"),
+    path("spaces/<int:space_id>/cancel", views.SpaceCancelView.as_view(), name="space-cancel"),
+    path("spaces/<int:space_id>/join", views.SpaceJoinView.as_view(), name="space-join"),
+    path("spaces/<int:space_id>/leave", views.SpaceLeaveView.as_view(), name="space-leave"),
+    path("spaces/<int:space_id>/participants", views.ParticipantsView.as_view(), name="space-participants"),
+    path("spaces/<int:space_id>/hand", views.HandView.as_view(), name="space-hand"),
+    path("spaces/<int:space_id>/hands", views.HandQueueView.as_view(), name="space-hands"),
+    path("spaces/<int:space_id>/hands/<str:username>/approve", views.HandApproveView.as_view(), name="hand-approve"),
+    path("spaces/<int:space_id>/hands/<str:username>/decline", views.HandDeclineView.as_view(), name="hand-decline"),
+    path("spaces/<int:space_id>/invitations", views.InvitationCreateView.as_view(), name="invitation-create"),
+    path(
+        "spaces/<int:space_id>/invitations/<int:invitation_id>/accept",
+        views.InvitationAcceptView.as_view(),
+        name="invitation-accept",
+    ),
+    path(
+        "spaces/<int:space_id>/invitations/<int:invitation_id>/decline",
+        views.InvitationDeclineView.as_view(),
+        name="invitation-decline",
+    ),
+    path("spaces/<int:space_id>/participants/<str:username>/mute", views.MuteView.as_view(), name="participant-mute"),
+    path(
+        "spaces/<int:space_id>/participants/<str:username>/move-to-listeners",
+        views.MoveToListenersView.as_view(),
+        name="participant-move-to-listeners",
+    ),
+    path(
+        "spaces/<int:space_id>/participants/<str:username>/remove",
+        views.RemoveView.as_view(),
+        name="participant-remove",
+    ),
+    path(
+        "spaces/<int:space_id>/participants/<str:username>/cohost",
+        views.CohostView.as_view(),
+        name="participant-cohost",
+    ),
+    path("spaces/<int:space_id>/mute-all", views.MuteAllView.as_view(), name="space-mute-all"),
+    path("spaces/<int:space_id>/leave-stage", views.LeaveStageView.as_view(), name="space-leave-stage"),
+]

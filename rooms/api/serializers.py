@@ -1,0 +1,102 @@
+"""Input and output shapes of the rooms API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.api.serializers import UserBriefSerializer
+from rooms.models import Participant, Role, Space
+
+
+class SpaceCreateInputSerializer(serializers.Serializer[dict[str, Any]]):
+    title = serializers.CharField(max_length=70, allow_blank=False, trim_whitespace=True)
+    description = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
+    topics = serializers.ListField(
+        child=serializers.CharField(max_length=30, allow_blank=False), max_length=3, required=False, default=list
+    )
+    scheduled_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    listener_cap = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False, allow_null=True)
+
+
+class SpaceUpdateInputSerializer(serializers.Serializer[dict[str, Any]]):
+    title = serializers.CharField(max_length=70, allow_blank=False, required=False)
+    description = serializers.CharField(max_length=500, allow_blank=True, required=False)
+    topics = serializers.ListField(
+        child=serializers.CharField(max_length=30, allow_blank=False), max_length=3, required=False
+    )
+    scheduled_start = serializers.DateTimeField(required=False)
+    listener_cap = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False)
+
+
+class ReasonInputSerializer(serializers.Serializer[dict[str, Any]]):
+    reason = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
+
+
+class RemoveInputSerializer(ReasonInputSerializer):
+    ban = serializers.ChoiceField(choices=["space", "host"], required=False, default="space")
+
+
+class InvitationInputSerializer(serializers.Serializer[dict[str, Any]]):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=[Role.SPEAKER.value, Role.COHOST.value], default=Role.SPEAKER.value)
+
+
+class SpaceOutputSerializer(serializers.ModelSerializer[Space]):
+    host = UserBriefSerializer(read_only=True)
+
+    class Meta:
+        model = Space
+        fields = [
+            "id",
+            "title",
+            "description",
+            "topics",
+            "state",
+            "host",
+            "scheduled_start",
+            "started_at",
+            "ended_at",
+            "listener_cap",
+            "listener_count",
+            "seq",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ParticipantOutputSerializer(serializers.ModelSerializer[Participant]):
+    user = UserBriefSerializer(read_only=True)
+
+    class Meta:
+        model = Participant
+        fields = ["user", "role", "is_muted", "is_connected", "is_speaking", "joined_at"]
+        read_only_fields = fields
+
+
+class JoinOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    livekit_url = serializers.CharField()
+    token = serializers.CharField()
+    room = serializers.CharField()
+    identity = serializers.CharField()
+    role = serializers.CharField()
+    is_muted = serializers.BooleanField()
+    ws_url = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class HandOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    position = serializers.IntegerField()
+    user = UserBriefSerializer()
+    raised_at = serializers.DateTimeField()
+    wait_s = serializers.IntegerField()
+
+
+class InvitationOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    id = serializers.IntegerField()
+    space_id = serializers.IntegerField()
+    inviter_id = serializers.IntegerField()
+    invitee_id = serializers.IntegerField()
+    role = serializers.CharField()
+    state = serializers.CharField()

@@ -1,0 +1,282 @@
+"""Thin API views for Spaces: one per operation; rules live in services and selectors."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from accounts.models import User
+from accounts.selectors import user_get_by_username
+from rooms import selectors, services
+from rooms.api.serializers import (
+    HandOutputSerializer,
+    InvitationInputSerializer,
+    InvitationOutputSerializer,
+    JoinOutputSerializer,
+    ParticipantOutputSerializer,
+    ReasonInputSerializer,
+    RemoveInputSerializer,
+    SpaceCreateInputSerializer,
+    SpaceOutputSerializer,
+    SpaceUpdateInputSerializer,
+)
+from rooms.models import Invitation, Participant, Space
+from spaces_project.common.pagination import CreatedCursorPagination
+
+
+def _me(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def _space_payload(space: Space, user: User) -> dict[str, Any]:
+    space = selectors.space_get(space_id=space.pk)
+    data = dict(SpaceOutputSerializer(space).data)
+    data["my_role"] = selectors.role_of(space=space, user_id=user.pk)
+    return data
+
+
+def _invitation_payload(invitation: Invitation) -> dict[str, Any]:
+    return dict(
+        InvitationOutputSerializer(
+            {
+                "id": invitation.pk,
+                "space_id": invitation.space_id,
+                "inviter_id": invitation.inviter_id,
+                "invitee_id": invitation.invitee_id,
+                "role": invitation.role,
+                "state": invitation.state,
+            }
+        ).data
+    )
+
+
+def _participant_payload(participant: Participant) -> dict[str, Any]:
+    participant = Participant.objects.select_related("user").get(pk=participant.pk)
+    return dict(ParticipantOutputSerializer(participant).data)
+
+
+class SpaceCreateView(APIView):
+    @extend_schema(request=SpaceCreateInputSerializer, responses={201: SpaceOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = SpaceCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        space = services.space_create(host=_me(request), **data.validated_data)
+        return Response(_space_payload(space, _me(request)), status=status.HTTP_201_CREATED)
+
+
+class SpaceDetailView(APIView):
+    @extend_schema(responses=SpaceOutputSerializer)
+    def get(self, request: Request, space_id: int) -> Response:
+        return Response(_space_payload(selectors.space_get(space_id=space_id), _me(request)))
+
+    @extend_schema(request=SpaceUpdateInputSerializer, responses=SpaceOutputSerializer)
+    def patch(self, request: Request, space_id: int) -> Response:
+        data = SpaceUpdateInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        space = services.space_update(space_id=space_id, actor=_me(request), **data.validated_data)
+        return Response(_space_payload(space, _me(request)))
+
+
+class SpaceStartView(APIView):
+    @extend_schema(request=None, responses=SpaceOutputSerializer)
+    def post(self, request: Request, space_id: int) -> Response:
+        space = services.space_start(space_id=space_id, actor=_me(request))
+        return Response(_space_payload(space, _me(request)))
+
+
+class SpaceEndView(APIView):
+    @extend_schema(request=ReasonInputSerializer, responses=SpaceOutputSerializer)
+    def post(self, request: Request, space_id: int) -> Response:
+        data = ReasonInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        space = services.space_end(space_id=space_id, actor=_me(request), reason=data.validated_data["reason"])
+        return Response(_space_payload(space, _me(request)))
+
+
+class SpaceCancelView(APIView):
+    @extend_schema(request=None, responses=SpaceOutputSerializer)
+    def post(self, request: Request, space_id: int) -> Response:
+        space = services.space_cancel(space_id=space_id, actor=_me(request))
+        return Response(_space_payload(space, _me(request)))
+
+
+class SpaceJoinView(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "join"
+
+    @extend_schema(request=None, responses=JoinOutputSerializer)
+    def post(self, request: Request, space_id: int) -> Response:
+        credentials = services.space_join(space_id=space_id, user=_me(request))
+        return Response(JoinOutputSerializer(asdict(credentials)).data)
+
+
+class SpaceLeaveView(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request, space_id: int) -> Response:
+        selectors.space_get(space_id=space_id)
+        services.space_leave(space_id=space_id, user=_me(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ParticipantsView(APIView):
+    """The stage (every member) and the connected listeners (cursor-paginated)."""
+
+    @extend_schema(responses=ParticipantOutputSerializer(many=True))
+    def get(self, request: Request, space_id: int) -> Response:
+        space = selectors.space_get(space_id=space_id)
+        stage = list(selectors.stage_of(space=space))
+        paginator = CreatedCursorPagination()
+        page = paginator.paginate_queryset(selectors.listeners_of(space=space), request, view=self) or []
+        return Response(
+            {
+                "stage": ParticipantOutputSerializer(stage, many=True).data,
+                "listener_count": space.listener_count,
+                "listeners": {
+                    "next": paginator.get_next_link(),
+                    "previous": paginator.get_previous_link(),
+                    "results": ParticipantOutputSerializer(page, many=True).data,
+                },
+            }
+        )
+
+
+class HandView(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "hand"
+
+    @extend_schema(request=None, responses={201: None})
+    def post(self, request: Request, space_id: int) -> Response:
+        hand = services.hand_raise(space_id=space_id, user=_me(request))
+        return Response({"state": hand.state, "raised_at": hand.raised_at}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, space_id: int) -> Response:
+        services.hand_lower(space_id=space_id, user=_me(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class HandQueueView(APIView):
+    @extend_schema(responses=HandOutputSerializer(many=True))
+    def get(self, request: Request, space_id: int) -> Response:
+        space = selectors.space_get(space_id=space_id)
+        selectors.access_space_for_host_team(space=space, user=_me(request))
+        queue = [asdict(h) | {"user": h.user} for h in selectors.hand_queue(space=space)]
+        data = HandOutputSerializer(queue, many=True).data  # type: ignore[arg-type]
+        return Response({"results": data})
+
+
+class HandApproveView(APIView):
+    @extend_schema(request=None, responses=ParticipantOutputSerializer)
+    def post(self, request: Request, space_id: int, username: str) -> Response:
+        target = user_get_by_username(username=username)
+        participant = services.hand_approve(space_id=space_id, actor=_me(request), user_id=target.pk)
+        return Response(_participant_payload(participant))
+
+
+class HandDeclineView(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request, space_id: int, username: str) -> Response:
+        target = user_get_by_username(username=username)
+        services.hand_decline(space_id=space_id, actor=_me(request), user_id=target.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationCreateView(APIView):
+    @extend_schema(request=InvitationInputSerializer, responses={201: InvitationOutputSerializer})
+    def post(self, request: Request, space_id: int) -> Response:
+        data = InvitationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitee = user_get_by_username(username=data.validated_data["username"])
+        invitation = services.invitation_create(
+            space_id=space_id, actor=_me(request), invitee=invitee, role=data.validated_data["role"]
+        )
+        return Response(_invitation_payload(invitation), status=status.HTTP_201_CREATED)
+
+
+class InvitationAcceptView(APIView):
+    @extend_schema(request=None, responses=ParticipantOutputSerializer)
+    def post(self, request: Request, space_id: int, invitation_id: int) -> Response:
+        participant = services.invitation_accept(space_id=space_id, invitation_id=invitation_id, user=_me(request))
+        return Response(_participant_payload(participant))
+
+
+class InvitationDeclineView(APIView):
+    @extend_schema(request=None, responses=InvitationOutputSerializer)
+    def post(self, request: Request, space_id: int, invitation_id: int) -> Response:
+        invitation = services.invitation_decline(space_id=space_id, invitation_id=invitation_id, user=_me(request))
+        return Response(_invitation_payload(invitation))
+
+
+class MuteView(APIView):
+    @extend_schema(request=ReasonInputSerializer, responses=ParticipantOutputSerializer)
+    def post(self, request: Request, space_id: int, username: str) -> Response:
+        data = ReasonInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        target = user_get_by_username(username=username)
+        participant = services.participant_mute(
+            space_id=space_id, actor=_me(request), user_id=target.pk, reason=data.validated_data["reason"]
+        )
+        return Response(_participant_payload(participant))
+
+
+class MuteAllView(APIView):
+    @extend_schema(request=ReasonInputSerializer, responses={200: None})
+    def post(self, request: Request, space_id: int) -> Response:
+        data = ReasonInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        muted = services.speakers_mute_all(space_id=space_id, actor=_me(request), reason=data.validated_data["reason"])
+        return Response({"muted_user_ids": muted})
+
+
+class MoveToListenersView(APIView):
+    @extend_schema(request=ReasonInputSerializer, responses=ParticipantOutputSerializer)
+    def post(self, request: Request, space_id: int, username: str) -> Response:
+        data = ReasonInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        target = user_get_by_username(username=username)
+        participant = services.speaker_move_to_listeners(
+            space_id=space_id, actor=_me(request), user_id=target.pk, reason=data.validated_data["reason"]
+        )
+        return Response(_participant_payload(participant))
+
+
+class RemoveView(APIView):
+    @extend_schema(request=RemoveInputSerializer, responses={204: None})
+    def post(self, request: Request, space_id: int, username: str) -> Response:
+        data = RemoveInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        target = user_get_by_username(username=username)
+        services.participant_remove(space_id=space_id, actor=_me(request), user_id=target.pk, **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CohostView(APIView):
+    @extend_schema(request=None, responses={200: ParticipantOutputSerializer, 202: InvitationOutputSerializer})
+    def put(self, request: Request, space_id: int, username: str) -> Response:
+        target = user_get_by_username(username=username)
+        result = services.cohost_add(space_id=space_id, actor=_me(request), target=target)
+        if isinstance(result, Invitation):
+            return Response(_invitation_payload(result), status=status.HTTP_202_ACCEPTED)
+        return Response(_participant_payload(result))
+
+    @extend_schema(request=None, responses=ParticipantOutputSerializer)
+    def delete(self, request: Request, space_id: int, username: str) -> Response:
+        target = user_get_by_username(username=username)
+        participant = services.cohost_remove(space_id=space_id, actor=_me(request), target=target)
+        return Response(_participant_payload(participant))
+
+
+class LeaveStageView(APIView):
+    @extend_schema(request=None, responses=ParticipantOutputSerializer)
+    def post(self, request: Request, space_id: int) -> Response:
+        participant = services.stage_leave(space_id=space_id, user=_me(request))
+        return Response(_participant_payload(participant))

@@ -1,0 +1,112 @@
+"""Reads for rooms: lookups, the stage, the hand-raise queue, and the ``access_*`` checks.
+
+The ``access_*`` functions are shared by every entry point (REST, websocket, tasks) so that a rule
+is written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.selectors import is_blocked
+from moderation.models import HostBan, SpaceBan
+from rooms.exceptions import Banned, BlockedByHost, NotHost, NotHostTeam, SpaceNotFound, SpaceNotLive
+from rooms.models import HOST_TEAM, ROLE_RANK, STAGE_ROLES, HandRaise, HandState, Participant, Role, Space, SpaceState
+
+
+def space_get(*, space_id: int) -> Space:
+    space = Space.objects.select_related("host").filter(pk=space_id).first()
+    if space is None:
+        raise SpaceNotFound()
+    return space
+
+
+def participant_of(*, space_id: int, user_id: int) -> Participant | None:
+    return Participant.objects.filter(space_id=space_id, user_id=user_id).first()
+
+
+def role_of(*, space: Space, user_id: int) -> str | None:
+    if user_id == space.host_id:
+        return Role.HOST
+    p = participant_of(space_id=space.pk, user_id=user_id)
+    return p.role if p else None
+
+
+def ban_of(*, space: Space, user_id: int) -> str | None:
+    """``"space"`` or ``"host"`` if the user is banned from this Space, else None."""
+    if SpaceBan.objects.filter(space_id=space.pk, user_id=user_id).exists():
+        return "space"
+    if HostBan.objects.filter(host_id=space.host_id, user_id=user_id).exists():
+        return "host"
+    return None
+
+
+def access_space_for_join(*, space: Space, user: User) -> None:
+    """Raise unless ``user`` may enter ``space`` now (SPEC 2.4, except the listener cap)."""
+    from accounts.exceptions import AccountSuspended
+
+    if space.state != SpaceState.LIVE:
+        raise SpaceNotLive()
+    if user.suspension_active:
+        raise AccountSuspended()
+    if user.pk == space.host_id:
+        return
+    scope = ban_of(space=space, user_id=user.pk)
+    if scope is not None:
+        raise Banned(extra={"scope": scope})
+    if is_blocked(blocker_id=space.host_id, blocked_id=user.pk):
+        raise BlockedByHost()
+
+
+def access_space_for_host(*, space: Space, user: User) -> None:
+    if user.pk != space.host_id:
+        raise NotHost()
+
+
+def access_space_for_host_team(*, space: Space, user: User) -> str:
+    """Raise unless ``user`` is the host or a co-host of ``space``; returns their role."""
+    role = role_of(space=space, user_id=user.pk)
+    if role not in HOST_TEAM:
+        raise NotHostTeam()
+    return str(role)
+
+
+def stage_of(*, space: Space) -> QuerySet[Participant]:
+    rank = Case(*(When(role=role, then=Value(r)) for role, r in ROLE_RANK.items()), output_field=IntegerField())
+    return (
+        Participant.objects.filter(space=space, role__in=STAGE_ROLES)
+        .select_related("user")
+        .order_by(rank.desc(), "created_at", "pk")
+    )
+
+
+def listeners_of(*, space: Space) -> QuerySet[Participant]:
+    return Participant.objects.filter(space=space, role=Role.LISTENER, is_connected=True).select_related("user")
+
+
+@dataclass(frozen=True)
+class QueuedHand:
+    position: int
+    user: User
+    raised_at: datetime
+    wait_s: int
+
+
+def hand_queue(*, space: Space) -> list[QueuedHand]:
+    """Open hands, first come first served, with how long each has waited."""
+    now = timezone.now()
+    hands = HandRaise.objects.filter(space=space, state=HandState.RAISED).select_related("user")
+    return [
+        QueuedHand(
+            position=i + 1,
+            user=h.user,
+            raised_at=h.raised_at,
+            wait_s=max(0, int((now - h.raised_at).total_seconds())),
+        )
+        for i, h in enumerate(hands.order_by("raised_at", "pk"))
+    ]

@@ -1,0 +1,150 @@
+"""Host tools: mute one, mute all, move to listeners, remove (with a Space or host-wide ban).
+
+Every action writes one append-only audit row. The host team acts; nobody acts on the host and
+co-hosts cannot act on each other. LiveKit follows on commit (mute, permission change, disconnect).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.models import User
+from moderation.models import HostBan, SpaceBan
+from rooms import events
+from rooms.exceptions import CannotModerateCohost, CannotModerateHost, CannotTargetSelf, NotInSpace, NotOnStage
+from rooms.models import STAGE_ROLES, HandRaise, HandState, Invitation, InvitationState, Participant, Role, Space
+from rooms.services._common import (
+    audit,
+    emit_room,
+    emit_stage,
+    emit_user,
+    livekit_apply,
+    livekit_disconnect,
+    lock_live_space,
+    lock_participant,
+    participant_set_role,
+)
+from rooms.services.stage import _actor_role
+
+BAN_SCOPES = ("space", "host")
+
+
+def _target(*, space: Space, actor: User, actor_role: str, user_id: int) -> Participant:
+    if user_id == actor.pk:
+        raise CannotTargetSelf()
+    participant = lock_participant(space=space, user_id=user_id)
+    if participant is None:
+        raise NotInSpace()
+    if participant.role == Role.HOST:
+        raise CannotModerateHost()
+    if participant.role == Role.COHOST and actor_role != Role.HOST:
+        raise CannotModerateCohost()
+    return participant
+
+
+@transaction.atomic
+def participant_mute(*, space_id: int, actor: User, user_id: int, reason: str = "") -> Participant:
+    """Mute a stage member's microphone on the server (they may unmute themselves, as in X Spaces)."""
+    space = lock_live_space(space_id=space_id)
+    actor_role = _actor_role(space=space, actor=actor)
+    participant = _target(space=space, actor=actor, actor_role=actor_role, user_id=user_id)
+    if participant.role not in STAGE_ROLES:
+        raise NotOnStage()
+    participant.is_muted = True
+    participant.save(update_fields=["is_muted", "updated_at"])
+    livekit_apply(participant=participant, mute=True)
+    audit(space=space, actor=actor, actor_role=actor_role, action="mute", target=participant.user, reason=reason)
+    emit_room(space=space, type=events.PARTICIPANT_MUTED, data={"user_ids": [user_id], "by": actor.pk})
+    return participant
+
+
+@transaction.atomic
+def speakers_mute_all(*, space_id: int, actor: User, reason: str = "") -> list[int]:
+    """Mute every speaker (and, when the host acts, every co-host). Returns the muted user ids."""
+    space = lock_live_space(space_id=space_id)
+    actor_role = _actor_role(space=space, actor=actor)
+    roles = [Role.SPEAKER, Role.COHOST] if actor_role == Role.HOST else [Role.SPEAKER]
+    targets = list(
+        Participant.objects.select_for_update().filter(space=space, role__in=roles).exclude(user=actor).order_by("pk")
+    )
+    for participant in targets:
+        participant.is_muted = True
+        participant.save(update_fields=["is_muted", "updated_at"])
+        livekit_apply(participant=participant, mute=True)
+    user_ids = [p.user_id for p in targets]
+    audit(
+        space=space,
+        actor=actor,
+        actor_role=actor_role,
+        action="mute_all",
+        reason=reason,
+        details={"user_ids": user_ids},
+    )
+    emit_room(space=space, type=events.PARTICIPANT_MUTED, data={"user_ids": user_ids, "by": actor.pk})
+    return user_ids
+
+
+@transaction.atomic
+def speaker_move_to_listeners(*, space_id: int, actor: User, user_id: int, reason: str = "") -> Participant:
+    """Send a speaker (or, by the host, a co-host) back to the audience; LiveKit unpublishes their mic."""
+    space = lock_live_space(space_id=space_id)
+    actor_role = _actor_role(space=space, actor=actor)
+    participant = _target(space=space, actor=actor, actor_role=actor_role, user_id=user_id)
+    if participant.role not in STAGE_ROLES:
+        raise NotOnStage()
+    participant_set_role(space=space, participant=participant, role=Role.LISTENER)
+    audit(
+        space=space,
+        actor=actor,
+        actor_role=actor_role,
+        action="move_to_listeners",
+        target=participant.user,
+        reason=reason,
+    )
+    emit_stage(space=space)
+    return participant
+
+
+@transaction.atomic
+def participant_remove(
+    *, space_id: int, actor: User, user_id: int, ban: str = "space", reason: str = ""
+) -> Participant:
+    """Remove someone from the Space; they cannot rejoin it (``ban="space"``) or any of the host's (``"host"``).
+
+    Writes ``remove`` and ``ban`` audit rows; disconnects them from LiveKit on commit; publishes
+    ``participant.removed`` to the room and to the user.
+    """
+    space = lock_live_space(space_id=space_id)
+    actor_role = _actor_role(space=space, actor=actor)
+    participant = _target(space=space, actor=actor, actor_role=actor_role, user_id=user_id)
+    from rooms.services.presence import _mark_disconnected
+
+    was_stage = participant.role in STAGE_ROLES
+    _mark_disconnected(space=space, participant=participant)
+    participant_set_role(space=space, participant=participant, role=Role.LISTENER)
+    HandRaise.objects.filter(space=space, user_id=user_id, state=HandState.RAISED).update(state=HandState.LOWERED)
+    Invitation.objects.filter(space=space, invitee_id=user_id, state=InvitationState.PENDING).update(
+        state=InvitationState.CANCELED
+    )
+    SpaceBan.objects.get_or_create(space=space, user_id=user_id, defaults={"banned_by": actor, "reason": reason})
+    if ban == "host":
+        HostBan.objects.get_or_create(
+            host_id=space.host_id, user_id=user_id, defaults={"banned_by": actor, "reason": reason}
+        )
+    target = participant.user
+    audit(space=space, actor=actor, actor_role=actor_role, action="remove", target=target, reason=reason)
+    audit(
+        space=space,
+        actor=actor,
+        actor_role=actor_role,
+        action="ban",
+        target=target,
+        reason=reason,
+        details={"scope": ban},
+    )
+    emit_room(space=space, type=events.PARTICIPANT_REMOVED, data={"user_id": user_id, "by": actor.pk})
+    emit_user(space=space, user_id=user_id, type=events.PARTICIPANT_REMOVED, data={"user_id": user_id, "ban": ban})
+    if was_stage:
+        emit_stage(space=space)
+    livekit_disconnect(space=space, user_id=user_id)
+    return participant

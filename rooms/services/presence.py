@@ -1,0 +1,214 @@
+"""Presence: join (LiveKit credentials), leave, and LiveKit webhooks that keep presence true.
+
+Joins do not lock the Space row (a busy Space takes many joins a second): the connected flag and the
+listener count move together through conditional updates, so the count can neither drift nor pass the
+cap. Stage changes lock the Space row (see ``stage.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import User
+from rooms import livekit_client
+from rooms.exceptions import SpaceFull, SpaceNotFound
+from rooms.models import HOST_TEAM, STAGE_ROLES, HandRaise, HandState, Participant, Role, Space, SpaceState
+from rooms.selectors import access_space_for_join, ban_of
+from rooms.services._common import emit_stage, livekit_apply, livekit_disconnect, lock_space, participant_set_role
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JoinCredentials:
+    livekit_url: str
+    token: str
+    room: str
+    identity: str
+    role: str
+    is_muted: bool
+    ws_url: str
+    expires_in: int
+
+
+def _mark_connected(*, space: Space, participant: Participant, enforce_cap: bool) -> bool:
+    """Flip the participant to connected; True if it was not. Raises ``space_full`` past the cap."""
+    now = timezone.now()
+    flipped = Participant.objects.filter(pk=participant.pk, is_connected=False).update(
+        is_connected=True, joined_at=now, left_at=None
+    )
+    participant.is_connected = True
+    if not flipped:
+        return False
+    if participant.role == Role.LISTENER:
+        room_left = Q(listener_cap=0) | Q(listener_count__lt=F("listener_cap")) if enforce_cap else Q()
+        if not Space.objects.filter(room_left, pk=space.pk).update(listener_count=F("listener_count") + 1):
+            raise SpaceFull(extra={"cap": space.listener_cap})
+    elif participant.role in HOST_TEAM:
+        Space.objects.filter(pk=space.pk).update(host_team_absent_since=None)
+    return True
+
+
+def _mark_disconnected(*, space: Space, participant: Participant) -> bool:
+    now = timezone.now()
+    flipped = Participant.objects.filter(pk=participant.pk, is_connected=True).update(
+        is_connected=False, is_speaking=False, left_at=now
+    )
+    participant.is_connected = False
+    participant.is_speaking = False
+    if not flipped:
+        return False
+    if participant.role == Role.LISTENER:
+        Space.objects.filter(pk=space.pk, listener_count__gt=0).update(listener_count=F("listener_count") - 1)
+    elif participant.role in HOST_TEAM:
+        _start_absence_clock(space=space)
+    return True
+
+
+def _start_absence_clock(*, space: Space) -> None:
+    present = Participant.objects.filter(space=space, role__in=HOST_TEAM, is_connected=True).exists()
+    if not present:
+        Space.objects.filter(pk=space.pk, host_team_absent_since__isnull=True).update(
+            host_team_absent_since=timezone.now()
+        )
+
+
+@transaction.atomic
+def _join_record(*, space_id: int, user: User) -> tuple[Space, Participant]:
+    space = Space.objects.filter(pk=space_id).first()
+    if space is None:
+        raise SpaceNotFound()
+    access_space_for_join(space=space, user=user)
+    default_role = Role.HOST if user.pk == space.host_id else Role.LISTENER
+    participant, _ = Participant.objects.get_or_create(space=space, user=user, defaults={"role": default_role})
+    changed = _mark_connected(space=space, participant=participant, enforce_cap=True)
+    if changed and participant.role in STAGE_ROLES:
+        emit_stage(space=space)
+    return space, participant
+
+
+def space_join(*, space_id: int, user: User) -> JoinCredentials:
+    """Enter a live Space: every SPEC 2.4 check, presence, then a LiveKit token matching the role.
+
+    Raises ``space_not_found``, ``space_not_live``, ``account_suspended``, ``banned``, ``blocked``,
+    ``space_full``. Makes sure the LiveKit room exists (idempotent); if LiveKit cannot be reached the
+    credentials are still returned and the reconcile task recreates the room.
+    """
+    space, participant = _join_record(space_id=space_id, user=user)
+    permission = (
+        livekit_client.STAGE_PERMISSION if participant.role in STAGE_ROLES else livekit_client.LISTENER_PERMISSION
+    )
+    try:
+        livekit_client.room_ensure(
+            room=space.livekit_room,
+            empty_timeout_s=settings.LIVEKIT_ROOM_EMPTY_TIMEOUT_S,
+            departure_timeout_s=settings.LIVEKIT_ROOM_EMPTY_TIMEOUT_S,
+        )
+    except livekit_client.LiveKitUnavailable:
+        logger.warning("livekit.room_ensure_failed", extra={"space_id": space.pk})
+    ttl = settings.LIVEKIT_TOKEN_TTL_S
+    token = livekit_client.token_mint(
+        room=space.livekit_room,
+        user_id=user.pk,
+        name=user.display_name or user.username,
+        permission=permission,
+        ttl_s=ttl,
+    )
+    ws_base = settings.SPACES_PUBLIC_URL.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    return JoinCredentials(
+        livekit_url=settings.LIVEKIT_URL,
+        token=token,
+        room=space.livekit_room,
+        identity=livekit_client.identity_for(user.pk),
+        role=participant.role,
+        is_muted=participant.is_muted,
+        ws_url=f"{ws_base}/ws/spaces/{space.pk}/",
+        expires_in=ttl,
+    )
+
+
+@transaction.atomic
+def space_leave(*, space_id: int, user: User) -> None:
+    """Leave the Space: disconnect, give up a stage seat (the host keeps theirs), lower the hand.
+
+    Idempotent. The LiveKit participant is removed on commit.
+    """
+    space = lock_space(space_id=space_id)
+    participant = Participant.objects.select_for_update().filter(space=space, user=user).first()
+    if participant is None:
+        return
+    was_stage = participant.role in STAGE_ROLES
+    _mark_disconnected(space=space, participant=participant)
+    if participant.role in (Role.SPEAKER, Role.COHOST):
+        participant_set_role(space=space, participant=participant, role=Role.LISTENER)
+    HandRaise.objects.filter(space=space, user=user, state=HandState.RAISED).update(
+        state=HandState.LOWERED, resolved_at=timezone.now()
+    )
+    if was_stage and space.state == SpaceState.LIVE:
+        emit_stage(space=space)
+    livekit_disconnect(space=space, user_id=user.pk)
+
+
+def _space_id_from_room(room: str) -> int | None:
+    prefix = settings.LIVEKIT_ROOM_PREFIX
+    rest = room[len(prefix) :] if room.startswith(prefix) else ""
+    return int(rest) if rest.isdigit() else None
+
+
+@transaction.atomic
+def livekit_event_apply(*, event: livekit_client.WebhookEvent) -> str:
+    """Apply one verified LiveKit webhook to presence; idempotent and safe in any order.
+
+    Returns what was done (for logs and tests). Someone connected who should not be (banned, unknown,
+    Space not live) is disconnected on commit.
+    """
+    space_id = _space_id_from_room(event.room)
+    if space_id is None:
+        return "ignored_room"
+    space = Space.objects.filter(pk=space_id).first()
+    if space is None:
+        return "ignored_room"
+    if event.event == "room_finished":
+        return _room_finished(space=space)
+    user_id = livekit_client.user_id_from_identity(event.identity)
+    if user_id is None:
+        return "ignored_identity"
+    participant = Participant.objects.filter(space=space, user_id=user_id).first()
+    if event.event == "participant_joined":
+        if participant is None or space.state != SpaceState.LIVE or ban_of(space=space, user_id=user_id):
+            livekit_disconnect(space=space, user_id=user_id)
+            return "disconnected_intruder"
+        if _mark_connected(space=space, participant=participant, enforce_cap=False) and participant.role in STAGE_ROLES:
+            emit_stage(space=space)
+        return "connected"
+    if participant is None:
+        return "ignored_unknown"
+    if event.event == "participant_left":
+        if _mark_disconnected(space=space, participant=participant) and participant.role in STAGE_ROLES:
+            emit_stage(space=space)
+        return "disconnected"
+    if event.event in ("track_published", "track_unpublished") and event.track_source == livekit_client.MICROPHONE:
+        speaking = event.event == "track_published"
+        Participant.objects.filter(pk=participant.pk).update(is_speaking=speaking)
+        if speaking and participant.role not in STAGE_ROLES:
+            livekit_apply(participant=participant)  # a listener must not publish: repair at once
+            return "drift"
+        return "speaking" if speaking else "silent"
+    return "ignored_event"
+
+
+def _room_finished(*, space: Space) -> str:
+    now = timezone.now()
+    Participant.objects.filter(space=space, is_connected=True).update(
+        is_connected=False, is_speaking=False, left_at=now
+    )
+    Space.objects.filter(pk=space.pk).update(listener_count=0)
+    if space.state == SpaceState.LIVE:
+        Space.objects.filter(pk=space.pk, host_team_absent_since__isnull=True).update(host_team_absent_since=now)
+    return "room_finished"
