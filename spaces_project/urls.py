@@ -20,4 +20,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("", include("rooms.webhook_urls")),
     path("", include("tickets.webhook_urls")),
+    path("", include("spaces_project.web.urls")),
 ]

@@ -1,0 +1,73 @@
+"""Server-rendered pages of the web client. Data comes from the REST API and the websocket;
+these views only render shells (and the public share page, which must work without JavaScript)."""
+
+from __future__ import annotations
+
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from rooms.models import Space
+
+
+@ensure_csrf_cookie
+def login_page(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("web-home")
+    return render(request, "web/login.html", {"page": "login", "next": request.GET.get("next", "/")})
+
+
+@ensure_csrf_cookie
+def signup_page(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("web-home")
+    return render(request, "web/signup.html", {"page": "signup"})
+
+
+@require_POST
+def logout_page(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("web-login")
+
+
+@login_required
+@ensure_csrf_cookie
+def home_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/home.html", {"page": "home"})
+
+
+@login_required
+@ensure_csrf_cookie
+def create_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/create.html", {"page": "create"})
+
+
+@login_required
+@ensure_csrf_cookie
+def space_page(request: HttpRequest, space_id: int) -> HttpResponse:
+    space = get_object_or_404(Space.objects.select_related("host"), pk=space_id)
+    return render(request, "web/space.html", {"page": "space", "space": space})
+
+
+@login_required
+@ensure_csrf_cookie
+def profile_page(request: HttpRequest, username: str) -> HttpResponse:
+    profile = get_object_or_404(User, username__iexact=username, is_active=True)
+    return render(request, "web/profile.html", {"page": "profile", "profile": profile})
+
+
+@login_required
+@ensure_csrf_cookie
+def dashboard_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/dashboard.html", {"page": "dashboard"})
+
+
+def share_page(request: HttpRequest, space_id: int) -> HttpResponse:
+    """Public share page with OpenGraph tags: title, host, state, listener count."""
+    space = get_object_or_404(Space.objects.select_related("host"), pk=space_id)
+    url = request.build_absolute_uri()
+    return render(request, "web/share.html", {"page": "share", "space": space, "share_url": url})
