@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from tickets.api import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("webhooks/stripe", views.stripe_webhook, name="webhook-stripe"),
+]
