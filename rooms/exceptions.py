@@ -121,3 +121,9 @@ class AlreadyCohost(Conflict):
 class NotCohost(Conflict):
     code = "not_cohost"
     default_detail = "This user is not a co-host."
+
+
+class AudioUnavailable(ApplicationError):
+    code = "audio_unavailable"
+    status_code = 503
+    default_detail = "Audio is not configured on this server (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET)."

@@ -150,9 +150,8 @@ def _call(fn: Callable[[lk.LiveKitAPI], Awaitable[T]], *, missing_ok: bool = Fal
     except lk.TwirpError as exc:
         if missing_ok and exc.code == lk.TwirpErrorCode.NOT_FOUND:
             return default  # type: ignore[no-any-return]
-        if exc.status >= 500 or exc.code in {lk.TwirpErrorCode.UNAVAILABLE, lk.TwirpErrorCode.INTERNAL}:
-            raise LiveKitUnavailable(f"{exc.code}: {exc.message}") from exc
-        raise
+        # 5xx is an outage; a 4xx here means our configuration is wrong (keys): equally "cannot apply now".
+        raise LiveKitUnavailable(f"{exc.status} {exc.code}: {exc.message}") from exc
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise LiveKitUnavailable(str(exc) or type(exc).__name__) from exc
 

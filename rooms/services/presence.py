@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from rooms import livekit_client
-from rooms.exceptions import SpaceFull, SpaceNotFound
+from rooms.exceptions import AudioUnavailable, SpaceFull, SpaceNotFound
 from rooms.models import HOST_TEAM, STAGE_ROLES, HandRaise, HandState, Participant, Role, Space, SpaceState
 from rooms.selectors import access_space_for_join, ban_of
 from rooms.services._common import emit_stage, livekit_apply, livekit_disconnect, lock_space, participant_set_role
@@ -98,8 +98,10 @@ def space_join(*, space_id: int, user: User) -> JoinCredentials:
 
     Raises ``space_not_found``, ``space_not_live``, ``account_suspended``, ``banned``, ``blocked``,
     ``space_full``. Makes sure the LiveKit room exists (idempotent); if LiveKit cannot be reached the
-    credentials are still returned and the reconcile task recreates the room.
+    credentials are still returned (the database is the truth) and the client's next join retries it.
     """
+    if not livekit_client.is_configured():
+        raise AudioUnavailable()
     space, participant = _join_record(space_id=space_id, user=user)
     permission = (
         livekit_client.STAGE_PERMISSION if participant.role in STAGE_ROLES else livekit_client.LISTENER_PERMISSION

@@ -1,0 +1,169 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.exceptions import AccountSuspended
+from accounts.models import Block
+from moderation.models import HostBan
+from rooms import livekit_client, services
+from rooms.exceptions import Banned, BlockedByHost, SpaceFull, SpaceNotFound, SpaceNotLive
+from rooms.models import HandRaise, HandState, Participant, Role, Space
+from tests.factories import UserFactory
+from tests.rooms.conftest import participant
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def known_keys(settings):
+    # Known keys, and a LiveKit API that refuses connections: join must still hand out credentials.
+    settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = "k", "s" * 40
+    settings.LIVEKIT_URL, settings.LIVEKIT_API_URL = "ws://127.0.0.1:9", "http://127.0.0.1:9"
+
+
+def test_listener_token_subscribes_only_and_is_hidden(live_space, known_keys):
+    user = UserFactory()
+    creds = services.space_join(space_id=live_space.pk, user=user)
+    video = livekit_client.lk.TokenVerifier("k", "s" * 40).verify(creds.token).video
+    assert creds.role == Role.LISTENER
+    assert (video.room, video.room_join, video.can_subscribe, video.can_publish, video.hidden) == (
+        live_space.livekit_room,
+        True,
+        True,
+        False,
+        True,
+    )
+    assert creds.identity == f"u{user.pk}"
+    assert Space.objects.get(pk=live_space.pk).listener_count == 1
+
+
+def test_stage_token_may_publish_the_microphone_only(host, live_space, known_keys, settings):
+    creds = services.space_join(space_id=live_space.pk, user=host)
+    video = livekit_client.lk.TokenVerifier("k", "s" * 40).verify(creds.token).video
+    assert (creds.role, video.can_publish, video.can_publish_sources, video.hidden) == (
+        Role.HOST,
+        True,
+        ["microphone"],
+        False,
+    )
+    assert creds.expires_in == settings.LIVEKIT_TOKEN_TTL_S
+    assert creds.livekit_url == "ws://127.0.0.1:9"
+
+
+def test_join_twice_counts_once(live_space):
+    user = UserFactory()
+    services.space_join(space_id=live_space.pk, user=user)
+    services.space_join(space_id=live_space.pk, user=user)
+    assert Space.objects.get(pk=live_space.pk).listener_count == 1
+
+
+def test_join_refusals(host, live_space):
+    with pytest.raises(SpaceNotFound):
+        services.space_join(space_id=live_space.pk + 1000, user=UserFactory())
+    with pytest.raises(AccountSuspended):
+        services.space_join(space_id=live_space.pk, user=UserFactory(is_suspended=True))
+    banned = UserFactory()
+    HostBan.objects.create(host=host, user=banned)
+    with pytest.raises(Banned):
+        services.space_join(space_id=live_space.pk, user=banned)
+    blocked = UserFactory()
+    Block.objects.create(blocker=host, blocked=blocked)
+    with pytest.raises(BlockedByHost):
+        services.space_join(space_id=live_space.pk, user=blocked)
+    assert not Participant.objects.exclude(user=host).exists()
+    services.space_end(space_id=live_space.pk, actor=host)
+    with pytest.raises(SpaceNotLive):
+        services.space_join(space_id=live_space.pk, user=UserFactory())
+
+
+def test_listener_cap(host, live_space):
+    Space.objects.filter(pk=live_space.pk).update(listener_cap=2)
+    a, b, c = UserFactory(), UserFactory(), UserFactory()
+    services.space_join(space_id=live_space.pk, user=a)
+    services.space_join(space_id=live_space.pk, user=b)
+    with pytest.raises(SpaceFull):
+        services.space_join(space_id=live_space.pk, user=c)
+    assert not Participant.objects.filter(user=c, is_connected=True).exists()
+    # stage members are not listeners: the host still gets in
+    assert services.space_join(space_id=live_space.pk, user=host).role == Role.HOST
+    services.space_leave(space_id=live_space.pk, user=a)
+    assert services.space_join(space_id=live_space.pk, user=c).role == Role.LISTENER
+    assert Space.objects.get(pk=live_space.pk).listener_count == 2
+
+
+def test_leave_gives_up_the_seat_and_the_hand(live_space, joined):
+    speaker, listener = joined(Role.SPEAKER), joined()
+    services.hand_raise(space_id=live_space.pk, user=listener)
+    services.space_leave(space_id=live_space.pk, user=speaker)
+    services.space_leave(space_id=live_space.pk, user=listener)
+    services.space_leave(space_id=live_space.pk, user=listener)  # idempotent
+    assert participant(live_space, speaker).role == Role.LISTENER
+    assert not participant(live_space, speaker).is_connected
+    assert HandRaise.objects.get(user=listener).state == HandState.LOWERED
+    assert Space.objects.get(pk=live_space.pk).listener_count == 0
+
+
+def _event(space, kind, user=None, source=""):
+    return livekit_client.WebhookEvent(
+        id="EV_x",
+        event=kind,
+        room=space.livekit_room,
+        identity=f"u{user.pk}" if user else "",
+        track_sid="TR_x",
+        track_source=source,
+        created_at=int(timezone.now().timestamp()),
+    )
+
+
+def test_webhooks_keep_presence(live_space, joined):
+    user = joined()
+    assert services.livekit_event_apply(event=_event(live_space, "participant_left", user)) == "disconnected"
+    assert not participant(live_space, user).is_connected
+    assert Space.objects.get(pk=live_space.pk).listener_count == 0
+    # replayed: nothing changes twice
+    services.livekit_event_apply(event=_event(live_space, "participant_left", user))
+    assert Space.objects.get(pk=live_space.pk).listener_count == 0
+    assert services.livekit_event_apply(event=_event(live_space, "participant_joined", user)) == "connected"
+    services.livekit_event_apply(event=_event(live_space, "participant_joined", user))
+    assert Space.objects.get(pk=live_space.pk).listener_count == 1
+
+
+def test_webhooks_track_speaking(live_space, joined):
+    speaker = joined(Role.SPEAKER)
+    services.livekit_event_apply(event=_event(live_space, "track_published", speaker, "microphone"))
+    assert participant(live_space, speaker).is_speaking
+    services.livekit_event_apply(event=_event(live_space, "track_unpublished", speaker, "microphone"))
+    assert not participant(live_space, speaker).is_speaking
+
+
+def test_webhook_listener_publishing_is_drift(live_space, joined):
+    listener = joined()
+    assert services.livekit_event_apply(event=_event(live_space, "track_published", listener, "microphone")) == "drift"
+    assert participant(live_space, listener).livekit_dirty
+
+
+def test_webhook_intruders_are_disconnected(live_space, host):
+    stranger = UserFactory()
+    result = services.livekit_event_apply(event=_event(live_space, "participant_joined", stranger))
+    assert result == "disconnected_intruder"
+    assert not Participant.objects.filter(user=stranger).exists()
+
+
+def test_webhook_other_rooms_are_ignored(live_space):
+    event = livekit_client.WebhookEvent("e", "participant_joined", "elsewhere-1", "u1", "", "", 0)
+    assert services.livekit_event_apply(event=event) == "ignored_room"
+
+
+def test_room_finished_clears_presence(live_space, joined):
+    joined()
+    services.livekit_event_apply(event=_event(live_space, "room_finished"))
+    assert not Participant.objects.filter(space=live_space, is_connected=True).exists()
+    assert Space.objects.get(pk=live_space.pk).listener_count == 0
+
+
+def test_absence_clock_from_webhooks(host, live_space):
+    services.space_join(space_id=live_space.pk, user=host)
+    services.livekit_event_apply(event=_event(live_space, "participant_left", host))
+    since = Space.objects.get(pk=live_space.pk).host_team_absent_since
+    assert since is not None and since > timezone.now() - timedelta(seconds=5)
