@@ -87,7 +87,11 @@ class Participant(TimeStampedModel):
             models.UniqueConstraint(fields=["space", "user"], name="participant_unique"),
             models.UniqueConstraint(fields=["space"], condition=Q(role="host"), name="participant_one_host"),
         ]
-        indexes = [models.Index(fields=["space", "role", "is_connected"])]
+        indexes = [
+            models.Index(fields=["space", "role", "is_connected"]),
+            # The live-now feed looks up the stage seats of followed people (rooms/feeds.py).
+            models.Index(fields=["user", "space"], condition=Q(role__in=STAGE_ROLES), name="participant_stage_by_user"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.space_id}:{self.role}"
@@ -144,3 +148,58 @@ class Invitation(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"invite {self.invitee_id}@{self.space_id} as {self.role} ({self.state})"
+
+
+class Reminder(models.Model):
+    """A user's reminder (RSVP) for a scheduled Space: they are notified when it starts, moves or is canceled."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="reminders")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_reminders")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["space", "user"], name="reminder_unique")]
+
+    def __str__(self) -> str:
+        return f"reminder {self.user_id}@{self.space_id}"
+
+
+class NotificationKind(models.TextChoices):
+    SPACE_STARTED = "space_started"
+    SPACE_RESCHEDULED = "space_rescheduled"
+    SPACE_CANCELED = "space_canceled"
+
+
+class Notification(models.Model):
+    """One notice to one user. ``key`` tells repeated notices of one kind apart (a reschedule's new start);
+    the unique constraint makes every notice exactly-once however often its task runs."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "space", "kind", "key"], name="notification_once")]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.space_id} -> {self.user_id}"
+
+
+class HostMessage(models.Model):
+    """A short message from a participant to the host team of a Space (the Space's inbox)."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="host_messages")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=280)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["space", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"message {self.sender_id} -> hosts of {self.space_id}"
