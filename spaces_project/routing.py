@@ -1,5 +1,9 @@
 """Websocket URL routes; each app adds its consumers here."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from rooms.consumers import SpaceConsumer
+
+websocket_urlpatterns: list[URLPattern | URLResolver] = [
+    path("ws/spaces/<int:space_id>/", SpaceConsumer.as_asgi()),
+]

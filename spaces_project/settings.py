@@ -128,12 +128,28 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("SPACES_CHANNEL_PREFIX", "spaces")},
+            "CONFIG": {
+                # redis-py 8 traps: its 5 s default socket timeout cuts off channels-redis' 5 s blocking
+                # reads, and its pool fails fast past 100 connections (docs/protocol.md, "Redis").
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 10,
+                        "socket_keepalive": True,
+                        "max_connections": env_int("SPACES_CHANNEL_MAX_CONNECTIONS", 1000),
+                    }
+                ],
+                "prefix": os.environ.get("SPACES_CHANNEL_PREFIX", "spaces"),
+            },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Realtime: the prefix of the Redis channels (a test run uses its own); "hub" = per-process fan-out,
+# "group" = the stock Channels group path, kept for the side-by-side benchmark (docs/benchmarks.md).
+SPACES_CHANNEL_PREFIX = os.environ.get("SPACES_CHANNEL_PREFIX", "spaces")
+SPACES_REALTIME_TRANSPORT = os.environ.get("SPACES_REALTIME_TRANSPORT", "hub")
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")

@@ -1,0 +1,151 @@
+"""The Space websocket: authenticate, check access, subscribe, send a snapshot, then fan out.
+
+All writes go through the REST API; the only client frames are ``{"action": "resync"}`` (answered
+with a fresh snapshot) and ``{"action": "ping"}``. Room frames come from the process hub
+(:mod:`spaces_project.common.hub`); personal events come through the Channels layer (``user.<id>``).
+Refusals close the socket with a 4xxx code whose reason is the error code (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from rooms.snapshot import close_code_for, socket_access, space_snapshot
+from spaces_project.common import realtime
+from spaces_project.common.exceptions import ApplicationError
+from spaces_project.common.hub import Hub, Sink, get_hub, now_iso
+
+logger = logging.getLogger(__name__)
+
+_snapshot = database_sync_to_async(space_snapshot)
+_access = database_sync_to_async(socket_access)
+
+
+class SpaceConsumer(AsyncWebsocketConsumer):
+    sink: Sink | None = None
+    hub: Hub | None = None
+    space_id: int = 0
+    _joined_groups: tuple[str, ...] = ()
+    _resync_task: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        # Accept first: a close before the handshake becomes an HTTP 403 and the client never sees the code.
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self._refuse(ApplicationError("Log in first.", code="not_authenticated", status_code=401))
+            return
+        self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
+        try:
+            host_team = await _access(space_id=self.space_id, user=user)
+        except ApplicationError as exc:
+            await self._refuse(exc)
+            return
+        await self._join_groups(user.pk, host_team)
+        self.hub = get_hub()
+        self.sink = Sink(
+            send=self.base_send,
+            space_id=self.space_id,
+            user_id=user.pk,
+            on_resync=self._schedule_resync,
+            on_gone=self._forget_sink,
+        )
+        self.sink.begin_sync()
+        await self.hub.register(self.sink)
+        # The snapshot is read only now that this process receives the Space's events: nothing slips by.
+        await self._resync()
+
+    async def _refuse(self, exc: ApplicationError) -> None:
+        """An ``error`` frame with the stable code, then the close code (daphne drops close reasons)."""
+        logger.info("realtime.socket_refused", extra={"space_id": self.space_id, "code": exc.code})
+        error = {"code": exc.code, "detail": exc.detail, "extra": exc.extra}
+        envelope = {"type": "error", "seq": None, "space": self.space_id or None, "ts": now_iso(), "data": error}
+        await self.send(text_data=json.dumps(envelope, separators=(",", ":")))
+        await self.close(code=close_code_for(exc.code), reason=exc.code)
+
+    async def _join_groups(self, user_id: int, host_team: bool) -> None:
+        groups = [realtime.user_group(user_id)]
+        if realtime.transport_mode() == "group":  # the stock path, kept for the benchmark
+            groups.append(realtime.room_group(self.space_id))
+            if host_team:
+                groups.append(realtime.hosts_group(self.space_id))
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self._joined_groups = tuple(groups)
+
+    # -- client frames ---------------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.sink is None:
+            return
+        action = None
+        try:
+            message = json.loads(text_data or "")
+            action = message.get("action") if isinstance(message, dict) else None
+        except ValueError:
+            pass
+        if action == "resync":
+            self._schedule_resync()
+        elif action == "ping":
+            self._send_frame({"type": "pong", "seq": None, "space": self.space_id, "ts": now_iso(), "data": {}})
+        else:
+            detail = 'Send {"action": "resync"} or {"action": "ping"}; all changes go through the REST API.'
+            self._send_frame(
+                {
+                    "type": "error",
+                    "seq": None,
+                    "space": self.space_id,
+                    "ts": now_iso(),
+                    "data": {"code": "invalid_frame", "detail": detail},
+                }
+            )
+
+    def _send_frame(self, envelope: dict[str, Any]) -> None:
+        if self.sink is not None:
+            self.sink.write(json.dumps(envelope, separators=(",", ":")))
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def _schedule_resync(self) -> None:
+        if self.sink is None or (self._resync_task is not None and not self._resync_task.done()):
+            return  # one snapshot at a time per socket
+        self._resync_task = asyncio.ensure_future(self._resync())
+
+    async def _resync(self) -> None:
+        sink = self.sink
+        if sink is None:
+            return
+        sink.begin_sync()
+        try:
+            frame, seq, _host_team = await _snapshot(space_id=self.space_id, user=self.scope["user"])
+        except ApplicationError as exc:
+            # Access changed since the socket opened (banned, ended, suspended): close with its code.
+            sink.end_sync_refused(exc.code, exc.detail)
+            sink.close(close_code_for(exc.code), exc.code)
+            self._forget_sink()
+            return
+        sink.end_sync(frame, seq)
+
+    def _forget_sink(self) -> None:
+        if self.hub is not None and self.sink is not None:
+            self.hub.unregister(self.sink)
+
+    # -- personal events (and room events on the stock path) ----------------------------------------
+    async def spaces_event(self, message: dict[str, Any]) -> None:
+        if self.sink is None:
+            return
+        event = message["event"]
+        self.sink.deliver(json.dumps(event, separators=(",", ":"), ensure_ascii=False), event.get("seq"))
+        if realtime.transport_mode() == "group" and event.get("type") == realtime.SPACE_ENDED:
+            self.sink.close(realtime.CLOSE_ENDED, "space_ended")
+
+    async def disconnect(self, code: int) -> None:
+        self._forget_sink()
+        if self._resync_task is not None:
+            self._resync_task.cancel()
+        for group in self._joined_groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
