@@ -29,6 +29,7 @@ class StripeProxy:
     upstream: str
     calls: list[Recorded] = field(default_factory=list)
     pause_on: str | None = None  # e.g. "POST /v1/transfers": hold the first such answer
+    refuse: set[str] = field(default_factory=set)  # answer these with a Stripe 400 instead of forwarding
     paused: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     server: ThreadingHTTPServer | None = None
@@ -66,6 +67,16 @@ class StripeProxy:
                             form=parse_qs(body.decode()),
                         )
                     )
+                if f"{self.command} {path}" in proxy.refuse:
+                    error = (
+                        b'{"error": {"type": "invalid_request_error", "code": "account_invalid", "message": "refused"}}'
+                    )
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    self.wfile.write(error)
+                    return
                 conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection"}}
                 conn.request(self.command, self.path, body=body or None, headers=headers)
