@@ -22,6 +22,7 @@ const ERRORS = {
   not_eligible: "You need more followers to host a Space.",
   ticket_required: "This Space is ticketed: buy a ticket to join.",
   banned: "You were removed from this Space and cannot rejoin.",
+  removed: "You were removed from this Space and cannot rejoin.",
   blocked: "You can't join this Space.",
   space_not_live: "This Space is not live.",
   space_full: "This Space is full right now.",
@@ -53,7 +54,7 @@ function renderQueue() {
   if (!isHostTeam()) return;
   const now = Date.now();
   $("queue").innerHTML = state.queue.length ? state.queue.map((h) => {
-    const waited = h.raised_at ? Math.max(0, Math.round((now - Date.parse(h.raised_at)) / 1000)) : 0;
+    const waited = h.raised_at ? Math.max(0, Math.round((now - Date.parse(h.raised_at)) / 1000)) : (h.wait_s || 0);
     return `<li><span>✋ <strong>${esc(h.display_name || h.username)}</strong> <small class="muted">waiting ${waited}s</small></span>
       <span><button class="btn btn-small btn-primary" data-approve="${esc(h.username)}">Approve</button>
       <button class="btn btn-small" data-decline="${esc(h.username)}">Decline</button></span></li>`;
@@ -84,26 +85,30 @@ function renderControls() {
 
 // ---------------------------------------------------------------- websocket
 function applySnapshot(data) {
-  state.seq = data.seq ?? state.seq;
-  state.spaceState = data.state ?? data.space?.state ?? state.spaceState;
-  state.stage = data.stage ?? state.stage;
-  state.queue = data.queue ?? data.hands ?? [];
-  state.invitation = data.invitation ?? null;
-  state.handUp = !!(data.request || data.hand_raised);
+  const you = data.you || {};
+  state.spaceState = (data.space && data.space.state) || state.spaceState;
+  state.stage = data.stage || [];
+  state.queue = data.hands || [];
+  state.invitation = you.invitation || null;
+  state.handUp = !!you.hand;
   if (data.listener_count !== undefined) $("listener-count").textContent = data.listener_count;
-  const newRole = data.role ?? state.role;
-  const roleChanged = newRole !== state.role;
+  setRole(you.role || null);
+  if (state.spaceState === "ended") endedLocally("This Space has ended.");
+}
+
+function setRole(newRole) {
+  const changed = newRole !== state.role;
   state.role = newRole;
   renderControls();
-  if (roleChanged) syncMicToRole();
-  if (state.spaceState === "ended") endedLocally("This Space has ended.");
+  if (changed) syncMicToRole();
 }
 
 function send(obj) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj)); }
 const resync = () => send({ action: "resync" });
 
 function handleEvent(ev) {
-  if (ev.type === "snapshot") { applySnapshot(ev.data); return; }
+  if (ev.type === "snapshot") { state.seq = ev.seq || 0; applySnapshot(ev.data); return; }
+  if (ev.type === "error") { const c = ev.data && ev.data.code; if (c) banner(ERRORS[c] || ev.data.detail || c); return; }
   if (typeof ev.seq === "number" && ev.seq > state.seq) {
     if (ev.seq > state.seq + 1 && state.seq) { resync(); return; }
     state.seq = ev.seq;
@@ -111,6 +116,14 @@ function handleEvent(ev) {
   const d = ev.data || {};
   switch (ev.type) {
     case "listeners.count": $("listener-count").textContent = d.count ?? d.listener_count; break;
+    case "stage.updated": {
+      if (!Array.isArray(d.stage)) { resync(); break; }
+      state.stage = d.stage;
+      const mine = d.stage.find((p) => p.user_id === me.id);
+      if (mine) state.handUp = false;
+      setRole(mine ? mine.role : (state.joined ? "listener" : state.role));
+      break;
+    }
     case "reaction": floatReactions(d); break;
     case "message.received": addInbox(d); break;
     case "invite.received": state.invitation = d.invitation || d; renderControls(); toast("You are invited to the stage"); break;
@@ -118,7 +131,7 @@ function handleEvent(ev) {
       if (d.user_id === me.id) { endedLocally("You were removed from this Space."); return; }
       resync(); break;
     case "participant.muted":
-      if (d.user_id === me.id || d.all) { setMic(false); toast("A host muted you"); }
+      if (d.user_id === me.id || (d.user_ids || []).includes(me.id) || d.all) { setMic(false); toast("A host muted you"); }
       resync(); break;
     case "space.ended": state.spaceState = "ended"; endedLocally("This Space has ended."); break;
     case "notification": toast(d.text || d.title || "Notification"); break;
@@ -154,8 +167,9 @@ async function connectAudio(creds) {
   });
   room.on(RoomEvent.TrackUnsubscribed, (track) => track.detach().forEach((el) => el.remove()));
   room.on(RoomEvent.ActiveSpeakersChanged, (speakers) => {
-    const ids = new Set(speakers.map((s) => s.identity));
-    state.stage.forEach((p) => { p.is_speaking = ids.has(String(p.user_id)) || ids.has(p.username); });
+    // LiveKit identities are "<prefix><user id>" (rooms/livekit_client.py identity_for).
+    const ids = new Set(speakers.map((s) => (s.identity.match(/(\d+)$/) || [])[1]));
+    state.stage.forEach((p) => { p.is_speaking = ids.has(String(p.user_id)); });
     renderStage();
   });
   room.on(RoomEvent.ParticipantPermissionsChanged, () => syncMicToRole());
@@ -229,6 +243,13 @@ function floatReactions(d) {
   });
 }
 
+async function loadListeners() {
+  const data = await api("GET", `/spaces/${spaceId}/participants`);
+  const rows = ((data.listeners && data.listeners.results) || []).map((p) => ({ ...p.user, ...p }));
+  $("listeners").innerHTML = rows.length ? rows.map((p) => `<li><span>${esc(p.display_name || p.username)} <small class="muted">@${esc(p.username)}</small></span>
+    <button class="btn btn-small" data-remove="${esc(p.username)}">Remove</button></li>`).join("") : `<li class="muted">No listeners.</li>`;
+}
+
 function addInbox(d) {
   const li = document.createElement("li");
   li.innerHTML = `<span><strong>@${esc(d.username || d.sender?.username || "")}</strong> ${esc(d.text || d.body || "")}</span>`;
@@ -278,6 +299,11 @@ function wire() {
     const a = e.target.dataset.approve; const d = e.target.dataset.decline;
     if (a) act(() => api("POST", `/spaces/${spaceId}/hands/${a}/approve`));
     if (d) act(() => api("POST", `/spaces/${spaceId}/hands/${d}/decline`));
+  });
+  $("listeners-btn").addEventListener("click", () => act(loadListeners));
+  $("listeners").addEventListener("click", (e) => {
+    const u = e.target.dataset.remove;
+    if (u) act(async () => { await api("POST", `/spaces/${spaceId}/participants/${u}/remove`); await loadListeners(); }, `Removed @${u}`);
   });
   $("stage").addEventListener("click", (e) => {
     const actName = e.target.dataset.act; const u = e.target.dataset.u;

@@ -1,0 +1,185 @@
+"""The web client in a real headless Chromium against the real stack: daphne, Redis, PostgreSQL and
+livekit-server, with Chromium's fake microphone. What LiveKit really carries is checked through its
+server API, not through the page."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from rooms import livekit_client
+from rooms.models import Space
+from rooms.services import space_create
+from tests.factories import HostFactory, UserFactory
+from tests.realtime.conftest import Server, _test_database_url, start_server, stop_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "correct-horse-battery"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture
+def web_server(postgres_url: str, redis_url: str, livekit_url: str, tmp_path: Path) -> Iterator[Server]:
+    prefix = f"b{uuid.uuid4().hex[:8]}-"
+    settings.LIVEKIT_ROOM_PREFIX = prefix
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=_test_database_url(),
+        LIVEKIT_ROOM_PREFIX=prefix,
+        SPACES_CHANNEL_PREFIX=f"ch-{prefix}",
+        SPACES_DISABLE_THROTTLING="1",
+        SPACES_FAST_PASSWORD_HASHER="1",
+        CELERY_TASK_ALWAYS_EAGER="true",
+        LOG_LEVEL="WARNING",
+    )
+    env.pop("SPACES_TEST_DB_NAME", None)
+    server = start_server("daphne", env, tmp_path)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture
+def browser(chromium_path: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def log_in(browser: Any, server: Server, username: str) -> Any:
+    context = browser.new_context(permissions=["microphone"], viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.http}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{server.http}/")
+    return page
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for: {what}")
+
+
+def off_loop(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` in a worker thread: Playwright's sync API keeps an event loop running in this one, and
+    neither the ORM nor ``async_to_sync`` may run there."""
+
+    def run() -> Any:
+        try:
+            return fn()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
+def mic_published(space: Space, user_id: int) -> bool:
+    remote = off_loop(lambda: livekit_client.participant_get(room=space.livekit_room, user_id=user_id))
+    return remote is not None and any(t.source == "microphone" for t in remote.tracks)
+
+
+def livekit_present(space: Space, user_id: int) -> bool:
+    return off_loop(lambda: livekit_client.participant_get(room=space.livekit_room, user_id=user_id)) is not None
+
+
+def join_space(page: Any, server: Server, space: Space) -> None:
+    page.goto(f"{server.http}/spaces/{space.pk}")
+    page.click("#join-btn")
+    page.wait_for_function("document.getElementById('conn-status').textContent === 'Connected'")
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def test_raise_hand_approve_speak_move_back_and_remove(web_server: Server, browser: Any) -> None:
+    host = off_loop(lambda: HostFactory(username="hostess", display_name="Hostess"))
+    listener = off_loop(lambda: UserFactory(username="lola", display_name="Lola"))
+    space = off_loop(lambda: space_create(host=host, title="Browser jam session", topics=["music"]))
+
+    host_page = log_in(browser, web_server, "hostess")
+    shot(host_page, "home")
+    join_space(host_page, web_server, space)
+    eventually(lambda: mic_published(space, host.pk), "the host's fake microphone published in LiveKit")
+
+    listener_page = log_in(browser, web_server, "lola")
+    join_space(listener_page, web_server, space)
+    assert not mic_published(space, listener.pk)
+
+    listener_page.click("#hand-btn")
+    host_page.wait_for_selector('[data-approve="lola"]')
+    shot(host_page, "space-host-queue")
+    host_page.click('[data-approve="lola"]')
+    eventually(lambda: mic_published(space, listener.pk), "the approved listener's microphone published")
+    listener_page.wait_for_selector('#stage li[data-user="lola"]')
+    shot(listener_page, "space-speaker")
+
+    host_page.click('#stage li[data-user="lola"] button[data-act="move-to-listeners"]')
+    eventually(lambda: not mic_published(space, listener.pk), "the moved speaker's track unpublished by LiveKit")
+    listener_page.wait_for_selector('#stage li[data-user="lola"]', state="detached")
+
+    host_page.click("#listeners-btn")
+    host_page.click('[data-remove="lola"]')
+    listener_page.wait_for_function("document.getElementById('banner').textContent.includes('removed')")
+    eventually(lambda: not livekit_present(space, listener.pk), "the removed listener disconnected from LiveKit")
+    shot(listener_page, "space-removed")
+
+    listener_page.reload()
+    listener_page.click("#join-btn")
+    listener_page.wait_for_function("document.getElementById('banner').textContent.includes('cannot rejoin')")
+
+
+def test_pages_render_in_a_real_browser(web_server: Server, browser: Any) -> None:
+    off_loop(lambda: UserFactory(username="newbie"))
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # phone-sized
+    page = context.new_page()
+    page.goto(f"{web_server.http}/login")
+    shot(page, "login")
+    page.fill("#username", "newbie")
+    page.fill("#password", "wrong-password-x")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#form-error:not([hidden])")
+    assert "Wrong username or password" in page.inner_text("#form-error")
+    page.fill("#password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{web_server.http}/")
+    page.goto(f"{web_server.http}/spaces/new")
+    page.wait_for_selector("#eligibility:not([hidden])")
+    assert "600 followers" in page.inner_text("#eligibility")
+    shot(page, "create-not-eligible")
