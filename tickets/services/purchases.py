@@ -63,12 +63,16 @@ def _cancel_payments_on_commit(payment_intent_ids: list[str]) -> None:
         transaction.on_commit(lambda pi=pi: tasks.payment_intent_cancel.delay(pi))  # type: ignore[misc]
 
 
-@transaction.atomic
 def _seat_hold(*, buyer: User, space_id: int) -> tuple[Ticket, bool]:
-    """Take a seat for ``buyer`` (or return their current hold). Locks the offer row."""
-    offer = (
-        TicketOffer.objects.select_for_update(of=("self",)).select_related("space").filter(space_id=space_id).first()
-    )
+    """Take a seat for ``buyer`` (or return their current hold).
+
+    The checks and a sold-out answer are plain reads. The seat itself is taken by one conditional
+    ``UPDATE … SET seats_taken = seats_taken + 1 WHERE seats_taken < capacity`` in the transaction
+    that inserts the ticket, so the offer row stays locked only for that UPDATE, the INSERT and the
+    COMMIT (a burst of buyers queues on it for as short as possible). Overdue holds are expired
+    under ``select_for_update`` of the offer before anyone is told ``sold_out``.
+    """
+    offer = TicketOffer.objects.select_related("space").filter(space_id=space_id).first()
     if offer is None:
         from tickets.selectors import space_get
 
@@ -78,8 +82,6 @@ def _seat_hold(*, buyer: User, space_id: int) -> tuple[Ticket, bool]:
     now = timezone.now()
     if space.host_id == buyer.pk:
         raise HostCannotBuy()
-    if is_blocked(blocker_id=space.host_id, blocked_id=buyer.pk):
-        raise Forbidden("The host has blocked you.", code="blocked")
     if space.state not in OPEN_FOR_SALE or (offer.sales_end is not None and now >= offer.sales_end):
         raise SalesClosed(extra={"state": space.state})
     current = Ticket.objects.filter(space_id=space_id, buyer=buyer, status__in=[TicketStatus.HELD, TicketStatus.PAID])
@@ -89,18 +91,33 @@ def _seat_hold(*, buyer: User, space_id: int) -> tuple[Ticket, bool]:
             raise AlreadyHasTicket(extra={"ticket": existing.pk})
         if existing.hold_expires_at > now:
             return existing, False
-    if offer.seats_taken >= offer.capacity or existing is not None:
-        offer.seats_taken -= _expire_overdue(offer=offer)
-    if offer.seats_taken >= offer.capacity:
-        raise SoldOut(extra={"capacity": offer.capacity})
-    ticket = Ticket.objects.create(
-        space_id=space_id,
-        buyer=buyer,
-        price_cents=offer.price_cents,
-        currency=offer.currency,
-        hold_expires_at=now + timedelta(seconds=settings.TICKETS_HOLD_TTL_S),
-    )
-    TicketOffer.objects.filter(pk=offer.pk).update(seats_taken=F("seats_taken") + 1)
+    overdue = Ticket.objects.filter(space_id=space_id, status=TicketStatus.HELD, hold_expires_at__lte=now)
+    if offer.seats_taken >= offer.capacity and not overdue.exists():
+        raise SoldOut(extra={"capacity": offer.capacity})  # the common answer in a burst: 4 reads, no lock
+    if is_blocked(blocker_id=space.host_id, blocked_id=buyer.pk):
+        raise Forbidden("The host has blocked you.", code="blocked")
+    try:
+        with transaction.atomic():
+            if existing is not None or offer.seats_taken >= offer.capacity:
+                _expire_overdue(offer=TicketOffer.objects.select_for_update(of=("self",)).get(pk=offer.pk))
+            taken = TicketOffer.objects.filter(pk=offer.pk, seats_taken__lt=F("capacity")).update(
+                seats_taken=F("seats_taken") + 1
+            )
+            if not taken:
+                raise SoldOut(extra={"capacity": offer.capacity})
+            ticket = Ticket.objects.create(
+                space_id=space_id,
+                buyer=buyer,
+                price_cents=offer.price_cents,
+                currency=offer.currency,
+                hold_expires_at=now + timedelta(seconds=settings.TICKETS_HOLD_TTL_S),
+            )
+    except IntegrityError:
+        # One live ticket per buyer: a concurrent request of the same buyer took the seat first.
+        winner = current.first()
+        if winner is None or winner.status == TicketStatus.PAID:
+            raise AlreadyHasTicket() from None
+        return winner, False
     return ticket, True
 
 
