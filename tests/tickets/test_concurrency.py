@@ -82,3 +82,32 @@ def test_200_concurrent_buyers_for_20_seats(postgres_url, stripe_proxy, make_cli
     assert TicketOffer.objects.get(space=space).seats_taken == SEATS
     assert WebhookEvent.objects.count() == 2 * SEATS
     assert Space.objects.filter(pk=space.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_buyer_clicking_ten_times_at_once_gets_one_seat(postgres_url, stripe_proxy, make_client, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+    space = make_ticketed_space(capacity=5)
+    buyer = UserFactory()
+    make_client(buyer)  # its token exists before the threads start
+    clicks = 10
+    start = threading.Barrier(clicks)
+
+    def buy(_: int) -> int:
+        client = make_client(buyer)
+        try:
+            start.wait()
+            return client.post(f"/api/v1/spaces/{space.pk}/tickets").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=clicks) as pool:
+        statuses = list(pool.map(buy, range(clicks)))
+
+    assert statuses.count(201) == 1 and statuses.count(200) == clicks - 1
+    ticket = Ticket.objects.get()
+    assert TicketOffer.objects.get(space=space).seats_taken == 1
+    # Every PaymentIntent request for this buyer carries the ticket's one key: Stripe makes one payment.
+    assert {c.idempotency_key for c in stripe_proxy.posts("/v1/payment_intents")} == {
+        f"spaces-ticket-{ticket.pk}-payment"
+    }
