@@ -117,8 +117,23 @@ def participant_remove(
     space = lock_live_space(space_id=space_id)
     actor_role = _actor_role(space=space, actor=actor)
     participant = _target(space=space, actor=actor, actor_role=actor_role, user_id=user_id)
+    participant_eject(space=space, participant=participant, actor=actor, actor_role=actor_role, ban=ban, reason=reason)
+    return participant
+
+
+def participant_eject(
+    *, space: Space, participant: Participant, actor: User | None, actor_role: str, ban: str | None, reason: str
+) -> None:
+    """Take a participant out of a locked live Space, optionally banning them (``"space"`` or ``"host"``).
+
+    The one removal path (host tools, ban lists, staff suspension): marks them disconnected and a
+    listener, lowers their hand, cancels their invitation, writes ``remove`` (and ``ban``) audit rows,
+    publishes ``participant.removed`` (which closes their sockets) and disconnects them from LiveKit on
+    commit. Permission checks are the caller's.
+    """
     from rooms.services.presence import _mark_disconnected
 
+    user_id = participant.user_id
     was_stage = participant.role in STAGE_ROLES
     _mark_disconnected(space=space, participant=participant)
     participant_set_role(space=space, participant=participant, role=Role.LISTENER)
@@ -126,25 +141,30 @@ def participant_remove(
     Invitation.objects.filter(space=space, invitee_id=user_id, state=InvitationState.PENDING).update(
         state=InvitationState.CANCELED
     )
-    SpaceBan.objects.get_or_create(space=space, user_id=user_id, defaults={"banned_by": actor, "reason": reason})
+    if ban is not None:
+        SpaceBan.objects.get_or_create(space=space, user_id=user_id, defaults={"banned_by": actor, "reason": reason})
     if ban == "host":
         HostBan.objects.get_or_create(
             host_id=space.host_id, user_id=user_id, defaults={"banned_by": actor, "reason": reason}
         )
     target = participant.user
     audit(space=space, actor=actor, actor_role=actor_role, action="remove", target=target, reason=reason)
-    audit(
-        space=space,
-        actor=actor,
-        actor_role=actor_role,
-        action="ban",
-        target=target,
-        reason=reason,
-        details={"scope": ban},
+    if ban is not None:
+        audit(
+            space=space,
+            actor=actor,
+            actor_role=actor_role,
+            action="ban",
+            target=target,
+            reason=reason,
+            details={"scope": ban},
+        )
+    emit_room(
+        space=space, type=events.PARTICIPANT_REMOVED, data={"user_id": user_id, "by": actor.pk if actor else None}
     )
-    emit_room(space=space, type=events.PARTICIPANT_REMOVED, data={"user_id": user_id, "by": actor.pk})
-    emit_user(space=space, user_id=user_id, type=events.PARTICIPANT_REMOVED, data={"user_id": user_id, "ban": ban})
+    emit_user(
+        space=space, user_id=user_id, type=events.PARTICIPANT_REMOVED, data={"user_id": user_id, "ban": ban or ""}
+    )
     if was_stage:
         emit_stage(space=space)
     livekit_disconnect(space=space, user_id=user_id)
-    return participant
