@@ -10,6 +10,7 @@ the caller wanted gone is gone).
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from collections.abc import Awaitable, Callable
@@ -141,7 +142,8 @@ def _call(fn: Callable[[lk.LiveKitAPI], Awaitable[T]], *, missing_ok: bool = Fal
             timeout=aiohttp.ClientTimeout(total=settings.LIVEKIT_API_TIMEOUT_S),
         )
         try:
-            return await fn(client)
+            # The SDK passes ``timeout=None`` per request, which overrides the session's timeout: bound it here.
+            return await asyncio.wait_for(fn(client), settings.LIVEKIT_API_TIMEOUT_S)
         finally:
             await client.aclose()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -53,3 +53,41 @@ def joined(live_space: Space) -> Callable[..., User]:
 
 def participant(space: Space, user: User) -> Participant:
     return Participant.objects.get(space=space, user=user)
+
+
+@pytest.fixture(scope="session")
+def livekit_stack() -> Iterator[tuple[Any, Any]]:
+    """A private livekit-server whose webhooks reach this test process's app on a real port."""
+    from tests.conftest import IN_CI
+    from tests.rooms.livekit_harness import AppServer, LiveKitServer, livekit_binary
+
+    binary = livekit_binary()
+    if binary is None:
+        message = "livekit-server binary not found (bin/services up livekit builds it)"
+        if IN_CI:
+            pytest.fail(f"CI=true: {message}", pytrace=False)
+        pytest.skip(message)
+    app = AppServer()
+    app.start()
+    server = LiveKitServer(binary, webhook_url=f"{app.url}/webhooks/livekit")
+    try:
+        server.start()
+        yield server, app
+    finally:
+        server.cleanup()
+        app.stop()
+
+
+@pytest.fixture
+def lk(livekit_stack: tuple[Any, Any], settings: Any) -> Any:
+    """Point the app at the private livekit-server for this test; returns the server."""
+    from tests.rooms.livekit_harness import KEY, SECRET
+
+    server, _app = livekit_stack
+    server.thaw()
+    settings.LIVEKIT_URL = server.ws_url
+    settings.LIVEKIT_API_URL = server.http_url
+    settings.LIVEKIT_API_KEY = KEY
+    settings.LIVEKIT_API_SECRET = SECRET
+    settings.LIVEKIT_API_TIMEOUT_S = 2
+    return server

@@ -1,0 +1,260 @@
+"""Real LiveKit for end-to-end tests (and bench/): a private ``livekit-server``, the app on a real HTTP
+port (to receive its webhooks), and realtime-client participants that publish a tone and count frames.
+
+A private server per test session (own ports, own webhook target) keeps parallel test runs on one
+machine apart, and lets a test stop or freeze it without disturbing anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from livekit import rtc
+
+KEY = "e2ekey"
+SECRET = "e2e-livekit-secret-for-tests-0123456789abcdef"
+SILENCE = 200  # an int16 sample above this is sound
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def livekit_binary() -> str | None:
+    candidates = [
+        os.environ.get("SPACES_LIVEKIT_BIN", ""),
+        shutil.which("livekit-server") or "",
+        str(Path(os.environ.get("SPACES_TOOLS_DIR", Path.home() / ".cache/spaces-tools")) / "bin/livekit-server"),
+    ]
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
+class LiveKitServer:
+    """One ``livekit-server`` on loopback whose webhooks go to ``webhook_url``."""
+
+    def __init__(self, binary: str, webhook_url: str) -> None:
+        self.binary = binary
+        self.port = free_port()
+        self.udp_port = free_port(socket.SOCK_DGRAM)
+        self.dir = Path(tempfile.mkdtemp(prefix="spaces-lk-"))
+        self.config = self.dir / "livekit.yaml"
+        self.config.write_text(
+            f"""port: {self.port}
+bind_addresses: ["127.0.0.1"]
+keys: {{{KEY}: "{SECRET}"}}
+logging: {{level: warn}}
+rtc:
+  udp_port: {self.udp_port}
+  tcp_port: 0
+  use_external_ip: false
+  node_ip: 127.0.0.1
+  enable_loopback_candidate: true
+  interfaces: {{includes: [lo]}}
+  ips: {{includes: [127.0.0.1/32]}}
+  stun_servers: ["127.0.0.1:3478"]
+room: {{auto_create: false, empty_timeout: 10, departure_timeout: 1}}
+webhook: {{api_key: {KEY}, urls: ["{webhook_url}"]}}
+"""
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.dir / "livekit.log").open("ab")
+        self.proc = subprocess.Popen([self.binary, "--config", str(self.config)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.http_url, timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"livekit-server did not start; see {self.dir / 'livekit.log'}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    def freeze(self) -> None:
+        """Make the server unreachable without losing its rooms (SIGSTOP), as during an outage."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class AppServer:
+    """The Django app on a real loopback port (threaded WSGI), so livekit-server can post webhooks."""
+
+    def __init__(self, port: int | None = None) -> None:
+        from django.core.handlers.wsgi import WSGIHandler
+        from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+        class QuietHandler(WSGIRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.port = port or free_port()
+        self.httpd = ThreadedWSGIServer(("127.0.0.1", self.port), QuietHandler, allow_reuse_address=True)
+        self.httpd.set_app(WSGIHandler())
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+class Peer:
+    """A realtime-client participant driven from synchronous test code (its own event loop thread)."""
+
+    def __init__(self, url: str, token: str, name: str = "peer") -> None:
+        self.url, self.token, self.name = url, token, name
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name=f"peer-{name}")
+        self.thread.start()
+        self.room: rtc.Room | None = None
+        self.loud_frames: dict[str, int] = {}
+        self.first_loud_at: dict[str, float] = {}
+        self.disconnected = threading.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._source: rtc.AudioSource | None = None
+        self.publication_sid: str | None = None
+        self.closed = False
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 20) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    # --- connection ---------------------------------------------------------------------------
+    def connect(self) -> None:
+        self.run(self._connect())
+
+    async def _connect(self) -> None:
+        room = rtc.Room(loop=self.loop)
+        room.on("track_subscribed", self._on_track)
+        room.on("disconnected", lambda *_: self.disconnected.set())
+        await room.connect(self.url, self.token, options=rtc.RoomOptions(auto_subscribe=True))
+        self.room = room
+
+    def _on_track(self, track: rtc.Track, publication: Any, participant: rtc.RemoteParticipant) -> None:
+        if track.kind == rtc.TrackKind.KIND_AUDIO:
+            self._tasks.append(self.loop.create_task(self._listen(track, participant.identity)))
+
+    async def _listen(self, track: rtc.Track, identity: str) -> None:
+        stream = rtc.AudioStream(track, sample_rate=48000, num_channels=1)
+        async for event in stream:
+            samples = event.frame.data
+            if max(abs(s) for s in samples) > SILENCE:
+                self.loud_frames[identity] = self.loud_frames.get(identity, 0) + 1
+                self.first_loud_at.setdefault(identity, time.perf_counter())
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.run(self._close(), timeout=15)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=5)
+
+    async def _close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self.room is not None:
+            await self.room.disconnect()
+
+    # --- publishing ---------------------------------------------------------------------------
+    def publish_tone(self, timeout: float = 10) -> bool:
+        """Publish a 440 Hz microphone tone; False if the server did not accept it within ``timeout``."""
+        return bool(self.run(self._publish(timeout), timeout=timeout + 5))
+
+    async def _publish(self, timeout: float) -> bool:
+        assert self.room is not None
+        if self._source is None:
+            self._source = rtc.AudioSource(48000, 1)
+            self._tasks.append(self.loop.create_task(self._tone(self._source)))
+        track = rtc.LocalAudioTrack.create_audio_track(f"mic-{self.name}", self._source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        try:
+            publication = await asyncio.wait_for(self.room.local_participant.publish_track(track, options), timeout)
+        except Exception:  # a refused publish hangs (wait_for times out) or raises
+            return False
+        self.publication_sid = publication.sid
+        return True
+
+    async def _tone(self, source: rtc.AudioSource) -> None:
+        n = 480  # 10 ms at 48 kHz
+        phase = 0
+        while True:
+            frame = rtc.AudioFrame.create(48000, 1, n)
+            data = frame.data
+            for i in range(n):
+                data[i] = int(8000 * math.sin(2 * math.pi * 440 * (phase + i) / 48000))
+            phase += n
+            await source.capture_frame(frame)
+
+    # --- waiting ------------------------------------------------------------------------------
+    def heard_from(self, identity: str, frames: int = 20, timeout: float = 10) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.loud_frames.get(identity, 0) >= frames:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def loud_count(self, identity: str) -> int:
+        return self.loud_frames.get(identity, 0)
+
+
+def wait_until(predicate: Any, timeout: float = 10, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
