@@ -16,7 +16,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from rooms.snapshot import close_code_for, socket_access, space_snapshot
+from rooms.snapshot import close_code_for, space_snapshot
 from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
 from spaces_project.common.hub import Hub, Sink, get_hub, now_iso
@@ -24,7 +24,6 @@ from spaces_project.common.hub import Hub, Sink, get_hub, now_iso
 logger = logging.getLogger(__name__)
 
 _snapshot = database_sync_to_async(space_snapshot)
-_access = database_sync_to_async(socket_access)
 
 
 class SpaceConsumer(AsyncWebsocketConsumer):
@@ -42,24 +41,30 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await self._refuse(ApplicationError("Log in first.", code="not_authenticated", status_code=401))
             return
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
-        try:
-            host_team = await _access(space_id=self.space_id, user=user)
-        except ApplicationError as exc:
-            await self._refuse(exc)
-            return
-        await self._join_groups(user.pk, host_team)
         self.hub = get_hub()
-        self.sink = Sink(
+        sink = self.sink = Sink(
             send=self.base_send,
             space_id=self.space_id,
             user_id=user.pk,
             on_resync=self._schedule_resync,
             on_gone=self._forget_sink,
         )
-        self.sink.begin_sync()
-        await self.hub.register(self.sink)
-        # The snapshot is read only now that this process receives the Space's events: nothing slips by.
-        await self._resync()
+        sink.begin_sync()
+        # Subscribe first, read after: an event committed meanwhile is either in the snapshot or held in
+        # the sink's backlog (and dropped there if the snapshot already covers its seq). One read checks
+        # access (the join rules) and builds the snapshot.
+        await self.hub.register(sink)
+        await self._join_groups([realtime.user_group(user.pk), *self._stock_groups(host_team=False)])
+        try:
+            frame, seq, host_team = await _snapshot(space_id=self.space_id, user=user)
+        except ApplicationError as exc:
+            self._forget_sink()
+            self.sink = None
+            await self._refuse(exc)
+            return
+        if host_team:
+            await self._join_groups(self._stock_groups(host_team=True)[1:])
+        sink.end_sync(frame, seq)
 
     async def _refuse(self, exc: ApplicationError) -> None:
         """An ``error`` frame with the stable code, then the close code (daphne drops close reasons)."""
@@ -69,15 +74,17 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(envelope, separators=(",", ":")))
         await self.close(code=close_code_for(exc.code), reason=exc.code)
 
-    async def _join_groups(self, user_id: int, host_team: bool) -> None:
-        groups = [realtime.user_group(user_id)]
-        if realtime.transport_mode() == "group":  # the stock path, kept for the benchmark
-            groups.append(realtime.room_group(self.space_id))
-            if host_team:
-                groups.append(realtime.hosts_group(self.space_id))
+    def _stock_groups(self, *, host_team: bool) -> list[str]:
+        """Room (and host-team) groups of the stock Channels path, kept for the benchmark only."""
+        if realtime.transport_mode() != "group":
+            return []
+        groups = [realtime.room_group(self.space_id)]
+        return [*groups, realtime.hosts_group(self.space_id)] if host_team else groups
+
+    async def _join_groups(self, groups: list[str]) -> None:
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
-        self._joined_groups = tuple(groups)
+        self._joined_groups = (*self._joined_groups, *groups)
 
     # -- client frames ---------------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -111,9 +118,13 @@ class SpaceConsumer(AsyncWebsocketConsumer):
 
     # -- snapshots -------------------------------------------------------------------------------
     def _schedule_resync(self) -> None:
-        if self.sink is None or (self._resync_task is not None and not self._resync_task.done()):
+        if self.sink is None or self._resync_task is not None:
             return  # one snapshot at a time per socket
         self._resync_task = asyncio.ensure_future(self._resync())
+        self._resync_task.add_done_callback(self._resync_done)
+
+    def _resync_done(self, _task: asyncio.Task[None]) -> None:
+        self._resync_task = None
 
     async def _resync(self) -> None:
         sink = self.sink

@@ -68,12 +68,6 @@ def space_for_socket(*, space_id: int, user: User) -> Space:
     return space
 
 
-def socket_access(*, space_id: int, user: User) -> bool:
-    """Raise unless ``user`` may follow the Space; returns whether they are on its host team."""
-    space = space_for_socket(space_id=space_id, user=user)
-    return selectors.role_of(space=space, user_id=user.pk) in HOST_TEAM
-
-
 def _stage(space: Space) -> list[dict[str, Any]]:
     return [
         {

@@ -75,8 +75,9 @@ class Sink:
         self.user_id = user_id
         self.on_resync = on_resync
         self.on_gone = on_gone
-        self.pending: deque[dict[str, Any]] = deque()
-        self.backlog: deque[tuple[int | None, str]] = deque()  # frames held while a snapshot is built
+        # Allocated on first use: most sockets never queue anything (an empty deque costs ~600 bytes).
+        self.pending: deque[dict[str, Any]] | None = None
+        self.backlog: deque[tuple[int | None, str]] | None = None  # frames held while a snapshot is built
         self.busy = False
         self.closed = False
         self.syncing = False
@@ -87,7 +88,9 @@ class Sink:
         if self.closed:
             return
         if self.syncing:
-            if len(self.backlog) >= SINK_MAX_PENDING:
+            if self.backlog is None:
+                self.backlog = deque()
+            elif len(self.backlog) >= SINK_MAX_PENDING:
                 self.drop()
                 return
             self.backlog.append((seq, frame))
@@ -101,15 +104,15 @@ class Sink:
         """Send the snapshot, then the frames that arrived while it was built and are newer than it."""
         self.syncing = False
         self.write(snapshot_frame)
-        while self.backlog:
-            seq, frame = self.backlog.popleft()
+        backlog, self.backlog = self.backlog, None
+        for seq, frame in backlog or ():
             if seq is None or seq > snapshot_seq:
                 self.write(frame)
 
     def end_sync_refused(self, code: str, detail: str) -> None:
         """The resync found the user may no longer follow the Space: say why (the caller closes)."""
         self.syncing = False
-        self.backlog.clear()
+        self.backlog = None
         error = {"code": code, "detail": detail, "extra": {}}
         envelope = {"type": "error", "seq": None, "space": self.space_id, "ts": now_iso(), "data": error}
         self.write(json.dumps(envelope, separators=(",", ":")))
@@ -130,8 +133,7 @@ class Sink:
         if self.closed:
             return
         logger.info("realtime.sink_dropped", extra={"space_id": self.space_id, "user_id": self.user_id})
-        self.pending.clear()
-        self.backlog.clear()
+        self.pending = self.backlog = None
         self.close(realtime.CLOSE_TOO_SLOW, "too_slow")
         if self.on_gone is not None:
             self.on_gone()
@@ -140,7 +142,9 @@ class Sink:
         if self.closed:
             return
         if self.busy:
-            if len(self.pending) >= SINK_MAX_PENDING and message["type"] == "websocket.send":
+            if self.pending is None:
+                self.pending = deque()
+            elif len(self.pending) >= SINK_MAX_PENDING and message["type"] == "websocket.send":
                 self.drop()
                 return
             self.pending.append(message)
@@ -165,7 +169,7 @@ class Sink:
         except BaseException:  # the client is gone; nothing else to do for it
             self.busy = False
             self.closed = True
-            self.pending.clear()
+            self.pending = None
             if self.on_gone is not None:
                 self.on_gone()
             return True

@@ -1,0 +1,342 @@
+"""Websocket fan-out benchmark: one Space, N listeners on one server process, a real API call per event.
+
+For each configuration (server, transport, N) it starts one server process of the production ASGI
+stack (auth middleware on), connects N listeners from a separate client process (bench/fanout_client.py),
+then has the host mute a speaker through ``POST /api/v1/spaces/{id}/participants/{u}/mute`` and times
+the event's arrival at every listener: first, median, p99, last. It also reports server RSS per idle
+socket, server CPU per event, and delivered frames per second in a burst. Transports: ``hub`` (the
+per-process Redis hub) and ``group`` (the stock channels-redis group path), side by side in one run.
+
+Bounded and self-stopping: every wait has a timeout, every process it starts is stopped at the end.
+
+    set -a; . .services/env; set +a
+    .venv/bin/python bench/fanout.py --sizes 1000,5000,10000 --events 5
+    .venv/bin/python bench/fanout.py --sizes 2000 --servers uvicorn,daphne --transports hub
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+
+def bench_database_url(name: str) -> str:
+    parsed = urlparse(os.environ["DATABASE_URL"])
+    return urlunparse(parsed._replace(path=f"/{name}"))
+
+
+def ensure_database(name: str) -> None:
+    import psycopg
+
+    admin = bench_database_url("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(db_name: str) -> None:
+    os.environ["DATABASE_URL"] = bench_database_url(db_name)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def seed(n: int) -> dict[str, Any]:
+    """A live Space with a host, a speaker and ``n`` listener accounts with tokens (reused across runs)."""
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from accounts.models import User
+    from rooms.models import Participant, Role, Space, SpaceState
+
+    host, _ = User.objects.get_or_create(username="bench_host", defaults={"follower_count": 10_000})
+    speaker, _ = User.objects.get_or_create(username="bench_speaker")
+    Space.objects.filter(host=host, state=SpaceState.LIVE).update(state=SpaceState.ENDED, ended_at=timezone.now())
+    space = Space.objects.create(host=host, title="Fan-out bench", state=SpaceState.LIVE, started_at=timezone.now())
+    Participant.objects.create(space=space, user=host, role=Role.HOST, is_connected=True)
+    Participant.objects.create(space=space, user=speaker, role=Role.SPEAKER, is_connected=True)
+    have = User.objects.filter(username__startswith="bench_l").count()
+    if have < n:
+        users = [User(username=f"bench_l{i}", password="!") for i in range(have, n)]
+        User.objects.bulk_create(users, batch_size=2000)
+    listeners = list(User.objects.filter(username__startswith="bench_l").order_by("pk")[:n])
+    with_token = set(Token.objects.filter(user__in=listeners).values_list("user_id", flat=True))
+    Token.objects.bulk_create(
+        [Token(user=u, key=secrets.token_hex(20)) for u in listeners if u.pk not in with_token], batch_size=2000
+    )
+    tokens = dict(Token.objects.filter(user__in=listeners).values_list("user_id", "key"))
+    host_token = Token.objects.get_or_create(user=host)[0].key
+    return {
+        "space": space.pk,
+        "speaker": speaker.username,
+        "host_token": host_token,
+        "tokens": [tokens[u.pk] for u in listeners],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def raise_nofile() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+EXTRA_ENV: dict[str, str] = {}
+
+
+def start_server(kind: str, transport: str, db_name: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=bench_database_url(db_name),
+        SPACES_REALTIME_TRANSPORT=transport,
+        SPACES_CHANNEL_PREFIX=f"bench-{uuid.uuid4().hex[:8]}",
+        SPACES_DISABLE_THROTTLING="1",
+        DB_CONN_MAX_AGE="60",
+        CELERY_TASK_ALWAYS_EAGER="1",
+        LIVEKIT_URL="",
+        LIVEKIT_API_URL="",
+        LOG_LEVEL="WARNING",
+        DJANGO_DEBUG="false",
+        DJANGO_SETTINGS_MODULE="spaces_project.settings",
+    )
+    env.update(EXTRA_ENV)
+    app = "spaces_project.asgi:application"
+    if kind == "uvicorn" and os.environ.get("FANOUT_PROFILE"):
+        cmd = [sys.executable, "-m", "cProfile", "-o", os.environ["FANOUT_PROFILE"], "-m", "uvicorn", app]
+        cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    elif kind == "uvicorn":
+        cmd = [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        cmd += ["--no-access-log", "--backlog", "4096"]
+    else:
+        cmd = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{kind} exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1, trust_env=False).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop(proc)
+    raise RuntimeError(f"{kind} did not start")
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def run_one(kind: str, transport: str, n: int, events: int, burst: int, db_name: str, work: Path) -> dict[str, Any]:
+    world = seed(n)
+    tokens_file = work / f"tokens-{n}.txt"
+    tokens_file.write_text("\n".join(world["tokens"]))
+    server, port = start_server(kind, transport, db_name, work / f"server-{kind}-{transport}-{n}.log")
+    client: subprocess.Popen[str] | None = None
+    try:
+        time.sleep(1.0)
+        rss_before, cpu_idle_start = rss_kb(server.pid), cpu_s(server.pid)
+        out = work / f"arrivals-{kind}-{transport}-{n}.json"
+        client = subprocess.Popen(
+            [
+                *(sys.executable, str(ROOT / "bench/fanout_client.py"), "--port", str(port)),
+                *("--space", str(world["space"]), "--tokens", str(tokens_file), "--out", str(out)),
+                *("--max-seconds", "600"),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert client.stdout is not None and client.stdin is not None
+        ready = client.stdout.readline().split()
+        if not ready or ready[0] != "READY":
+            raise RuntimeError(f"client failed: {ready}")
+        connected, failed, connect_s = int(ready[1]), int(ready[2]), float(ready[3])
+        time.sleep(3.0)  # let the connection burst settle before measuring idle memory
+        rss_idle = rss_kb(server.pid)
+        del cpu_idle_start
+
+        url = f"http://127.0.0.1:{port}/api/v1/spaces/{world['space']}/participants/{world['speaker']}/mute"
+        headers = {"Authorization": f"Token {world['host_token']}"}
+        sent: dict[int, tuple[float, float]] = {}
+        cpu_per_event: list[float] = []
+        with httpx.Client(timeout=30, trust_env=False) as http:
+            from rooms.models import Space
+
+            for _ in range(events):
+                seq_next = Space.objects.values_list("seq", flat=True).get(pk=world["space"]) + 1
+                cpu0 = cpu_s(server.pid)
+                t0 = time.monotonic()
+                response = http.post(url, headers=headers)
+                t1 = time.monotonic()
+                response.raise_for_status()
+                sent[seq_next] = (t0, t1)
+                time.sleep(max(1.5, n / 4000))  # every socket has it long before this
+                cpu_per_event.append(cpu_s(server.pid) - cpu0)
+            # Burst: back-to-back API calls; delivered frames per second over the whole burst.
+            burst_start_seq = Space.objects.values_list("seq", flat=True).get(pk=world["space"]) + 1
+            b0 = time.monotonic()
+            for _ in range(burst):
+                http.post(url, headers=headers).raise_for_status()
+            time.sleep(max(3.0, n * burst / 50_000))
+        client.stdin.write("DONE\n")
+        client.stdin.flush()
+        client.wait(timeout=120)
+        data = json.loads(out.read_text())
+    finally:
+        if client is not None and client.poll() is None:
+            client.kill()
+            client.wait(timeout=10)
+        stop(server)
+
+    arrivals = {int(k): v for k, v in data["arrivals"].items()}
+    rounds = []
+    for seq, (t0, t1) in sent.items():
+        times = arrivals.get(seq, [])
+        lat = [(t - t0) * 1000 for t in times]
+        rounds.append(
+            {
+                "seq": seq,
+                "api_ms": round((t1 - t0) * 1000, 1),
+                "reached": len(times),
+                "first_ms": round(min(lat), 1) if lat else None,
+                "median_ms": round(statistics.median(lat), 1) if lat else None,
+                "p99_ms": round(pct(lat, 99), 1) if lat else None,
+                "last_ms": round(max(lat), 1) if lat else None,
+            }
+        )
+    burst_times = [t for s, ts in arrivals.items() if s >= burst_start_seq for t in ts]
+    burst_rate = len(burst_times) / (max(burst_times) - b0) if burst_times else 0.0
+    complete = [r for r in rounds if r["reached"] == connected]
+
+    def med(key: str) -> float | None:
+        values = [r[key] for r in complete if r[key] is not None]
+        return round(statistics.median(values), 1) if values else None
+
+    return {
+        "server": kind,
+        "transport": transport,
+        "listeners": n,
+        "connected": connected,
+        "failed": failed,
+        "connect_s": connect_s,
+        "kb_per_idle_socket": round((rss_idle - rss_before) / max(1, connected), 1),
+        "rounds": rounds,
+        "complete_rounds": len(complete),
+        "first_ms": med("first_ms"),
+        "median_ms": med("median_ms"),
+        "p99_ms": med("p99_ms"),
+        "last_ms": med("last_ms"),
+        "api_ms": med("api_ms"),
+        "cpu_ms_per_event": round(statistics.median(cpu_per_event) * 1000, 1),
+        "burst_frames_per_s": round(burst_rate),
+        "burst_frames": len(burst_times),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,5000,10000")
+    parser.add_argument("--servers", default="uvicorn")
+    parser.add_argument("--transports", default="hub,group")
+    parser.add_argument("--events", type=int, default=5)
+    parser.add_argument("--burst", type=int, default=20)
+    parser.add_argument("--db", default="spaces_bench")
+    parser.add_argument("--json", default="", help="write the results here too")
+    parser.add_argument("--workdir", default="", help="parent of the run's scratch dir (logs, arrivals)")
+    parser.add_argument("--keep", action="store_true", help="copy the server logs to --workdir")
+    parser.add_argument("--server-env", action="append", default=[], help="KEY=VALUE for the server process")
+    args = parser.parse_args()
+    EXTRA_ENV.update(kv.split("=", 1) for kv in args.server_env)
+    if not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("needs REDIS_URL and a PostgreSQL DATABASE_URL (set -a; . .services/env; set +a)")
+    raise_nofile()  # inherited by the server and client processes
+    ensure_database(args.db)
+    setup_django(args.db)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="fanout-", dir=args.workdir or None) as tmp:
+        for n in [int(x) for x in args.sizes.split(",")]:
+            for kind in args.servers.split(","):
+                for transport in args.transports.split(","):
+                    result = run_one(kind, transport, n, args.events, args.burst, args.db, Path(tmp))
+                    results.append(result)
+                    summary = {k: v for k, v in result.items() if k != "rounds"}
+                    print(json.dumps(summary), flush=True)
+            if args.keep and args.workdir:
+                for log in Path(tmp).glob("server-*.log"):
+                    (Path(args.workdir) / log.name).write_bytes(log.read_bytes())
+    machine = {
+        "cpus": os.cpu_count(),
+        "cpu": next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if "model name" in ln
+            ),
+            platform.processor(),
+        ),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+    print(json.dumps({"machine": machine}), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
