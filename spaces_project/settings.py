@@ -171,6 +171,9 @@ CELERY_BEAT_SCHEDULE["rooms-livekit-reconcile"] = {
 # tickets: free the seats of expired holds; create and send due host payouts (and re-send stuck ones).
 CELERY_BEAT_SCHEDULE["tickets-expire-holds"] = {"task": "tickets.tasks.ticket_holds_expire", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["tickets-payouts"] = {"task": "tickets.tasks.payouts_process_due", "schedule": 300.0}
+# rooms discovery: reminder notifications (tasks in rooms/discovery_tasks.py); catch up on lost hand-offs.
+CELERY_IMPORTS = ["rooms.discovery_tasks"]
+CELERY_BEAT_SCHEDULE["rooms-reminders-sweep"] = {"task": "rooms.reminders_sweep", "schedule": 60.0}
 # Tests point a worker at a private queue; an unacked task of a killed worker is redelivered after this.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600)}
@@ -221,6 +224,11 @@ SPACES_MAX_SCHEDULE_DAYS = env_int("SPACES_MAX_SCHEDULE_DAYS", 14)
 SPACES_MAX_COHOSTS = env_int("SPACES_MAX_COHOSTS", 2)
 SPACES_MAX_SPEAKERS = env_int("SPACES_MAX_SPEAKERS", 10)
 SPACES_DEFAULT_LISTENER_CAP = env_int("SPACES_DEFAULT_LISTENER_CAP", 0)  # 0 = no cap
+# Reactions broadcast per Space per second, all processes together (past it: accepted, not broadcast).
+SPACES_REACTIONS_PER_SPACE_S = env_int("SPACES_REACTIONS_PER_SPACE_S", 50)
+# Who delivers reminder notifications besides the record and the websocket push (rooms/notifications.py):
+# "rooms.notifications.ConsoleSender" (log), "rooms.notifications.EmailSender" (EMAIL_BACKEND), or your class.
+SPACES_NOTIFICATION_SENDER = os.environ.get("SPACES_NOTIFICATION_SENDER", "rooms.notifications.ConsoleSender")
 
 # --- LiveKit ----------------------------------------------------------------------------------
 LIVEKIT_URL = os.environ.get("LIVEKIT_URL", "")  # the ws(s):// URL handed to clients

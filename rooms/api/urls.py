@@ -1,9 +1,11 @@
 from django.urls import path
 
-from rooms.api import views
+from rooms.api import discovery_views, views
 
 urlpatterns = [
-    path("spaces", views.SpaceCreateView.as_view(), name="space-list"),
+    path("spaces", discovery_views.SpaceCollectionView.as_view(), name="space-list"),
+    path("spaces/live", discovery_views.LiveNowView.as_view(), name="space-live-now"),
+    path("spaces/upcoming", discovery_views.UpcomingView.as_view(), name="space-upcoming"),
     path("spaces/<int:space_id>", views.SpaceDetailView.as_view(), name="space-detail"),
     path("spaces/<int:space_id>/start", views.SpaceStartView.as_view(), name="space-start"),
     path("spaces/<int:space_id>/end", views.SpaceEndView.as_view(), name="space-end"),
@@ -44,4 +46,8 @@ urlpatterns = [
     ),
     path("spaces/<int:space_id>/mute-all", views.MuteAllView.as_view(), name="space-mute-all"),
     path("spaces/<int:space_id>/leave-stage", views.LeaveStageView.as_view(), name="space-leave-stage"),
+    path("spaces/<int:space_id>/reminder", discovery_views.ReminderView.as_view(), name="space-reminder"),
+    path("spaces/<int:space_id>/reactions", discovery_views.ReactionView.as_view(), name="space-reactions"),
+    path("spaces/<int:space_id>/messages", discovery_views.MessagesView.as_view(), name="space-messages"),
+    path("me/notifications", discovery_views.NotificationsView.as_view(), name="me-notifications"),
 ]

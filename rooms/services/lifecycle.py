@@ -15,7 +15,18 @@ from accounts.models import User
 from accounts.selectors import host_eligibility
 from rooms import events
 from rooms.exceptions import HostAlreadyLive, InvalidSchedule, NotHost, SpaceNotScheduled
-from rooms.models import HandRaise, HandState, Invitation, InvitationState, Participant, Role, Space, SpaceState
+from rooms.models import (
+    HandRaise,
+    HandState,
+    Invitation,
+    InvitationState,
+    NotificationKind,
+    Participant,
+    Role,
+    Space,
+    SpaceState,
+)
+from rooms.notifications import reminders_notify_on_commit
 from rooms.services._common import audit, emit_room, livekit_close_room, lock_space
 
 logger = logging.getLogger(__name__)
@@ -147,6 +158,8 @@ def space_update(*, space_id: int, actor: User, **fields: Any) -> Space:
         if "scheduled_start" in data and data["scheduled_start"] is not None:
             data["scheduled_start"] = data["scheduled_start"].isoformat()
         emit_room(space=space, type=events.SPACE_UPDATED, data=data)
+        if "scheduled_start" in changed:
+            reminders_notify_on_commit(space_id=space.pk, kind=NotificationKind.SPACE_RESCHEDULED, key=str(space.seq))
     return space
 
 
@@ -163,6 +176,7 @@ def space_start(*, space_id: int, actor: User) -> Space:
         raise HostAlreadyLive()
     _go_live(space=space)
     emit_room(space=space, type=events.SPACE_STARTED, data={"started_at": now_iso(space.started_at)})
+    reminders_notify_on_commit(space_id=space.pk, kind=NotificationKind.SPACE_STARTED)
     logger.info("space.started", extra={"space_id": space.pk})
     return space
 
@@ -214,6 +228,7 @@ def space_cancel(*, space_id: int, actor: User) -> Space:
         raise SpaceNotScheduled("Only a scheduled Space can be canceled.")
     _close(space=space, state=SpaceState.CANCELED)
     emit_room(space=space, type=events.SPACE_ENDED, data={"reason": "canceled", "ended_at": now_iso(space.ended_at)})
+    reminders_notify_on_commit(space_id=space.pk, kind=NotificationKind.SPACE_CANCELED)
     return space
 
 

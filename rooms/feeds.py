@@ -1,0 +1,114 @@
+"""Discovery reads: the live-now row, upcoming Spaces from follows, and browse/search.
+
+Every feed hides the Spaces of a host who blocked the viewer or whom the viewer blocked, and Spaces the
+viewer is banned from (a Space ban or the host's ban list).
+
+The live-now feed is three queries whatever the size of the follow graph: (1) rank the live Spaces by
+the followed people holding a stage seat, then listeners (one aggregate over the ``participant_stage_by_user``
+index, joined to the viewer's follow edges), (2) load those Spaces with their hosts, (3) load the followed
+people on their stages. ``bench/live_feed.py`` measures it; ``docs/benchmarks.md`` has the figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import Block, Follow, User
+from moderation.models import HostBan, SpaceBan
+from rooms.models import ROLE_RANK, STAGE_ROLES, Participant, Reminder, Role, Space, SpaceState
+
+LIVE_NOW_LIMIT = 20
+# A scheduled Space stays in "upcoming" this long past its start time (a host running late).
+UPCOMING_GRACE = timedelta(hours=1)
+BROWSE_STATES = (SpaceState.LIVE, SpaceState.SCHEDULED)
+
+
+@dataclass
+class LiveNowItem:
+    space: Space
+    followed_count: int
+    followed_on_stage: list[Participant] = field(default_factory=list)
+
+
+def _hidden_q(*, user: User, prefix: str = "") -> Q:
+    """Spaces the viewer must not be shown: blocked either way, or banned (``prefix`` reaches the Space)."""
+    uid = user.pk
+    return (
+        Q(**{f"{prefix}host_id__in": Block.objects.filter(blocked_id=uid).values("blocker_id")})
+        | Q(**{f"{prefix}host_id__in": Block.objects.filter(blocker_id=uid).values("blocked_id")})
+        | Q(**{f"{prefix}host_id__in": HostBan.objects.filter(user_id=uid).values("host_id")})
+        | Q(**{f"{prefix}id__in": SpaceBan.objects.filter(user_id=uid).values("space_id")})
+    )
+
+
+def _followed(user: User) -> QuerySet[Follow, Any]:
+    return Follow.objects.filter(follower_id=user.pk).values("followee_id")
+
+
+def live_now_for(*, user: User, limit: int = LIVE_NOW_LIMIT) -> list[LiveNowItem]:
+    """Live Spaces where someone the user follows hosts, co-hosts or speaks, best first (3 queries).
+
+    Ranked by how many followed people are on the stage, then by listeners; each item names them.
+    """
+    seats = (
+        Participant.objects.filter(role__in=STAGE_ROLES, user_id__in=_followed(user), space__state=SpaceState.LIVE)
+        .exclude(_hidden_q(user=user, prefix="space__"))
+        .values("space_id")
+        .annotate(followed=Count("pk"), listeners=Max("space__listener_count"))
+        .order_by("-followed", "-listeners", "-space_id")[:limit]
+    )
+    ranked = [(row["space_id"], row["followed"]) for row in seats]
+    if not ranked:
+        return []
+    ids = [space_id for space_id, _ in ranked]
+    spaces = Space.objects.select_related("host").in_bulk(ids)
+    items = {sid: LiveNowItem(space=spaces[sid], followed_count=n) for sid, n in ranked if sid in spaces}
+    people = (
+        Participant.objects.filter(space_id__in=ids, role__in=STAGE_ROLES, user_id__in=_followed(user))
+        .select_related("user")
+        .order_by("space_id", "created_at", "pk")
+    )
+    for p in people:
+        if p.space_id in items:
+            items[p.space_id].followed_on_stage.append(p)
+    for item in items.values():
+        item.followed_on_stage.sort(key=lambda p: -ROLE_RANK[Role(p.role)])
+    return [items[sid] for sid in ids if sid in items]
+
+
+def upcoming_for(*, user: User) -> QuerySet[Space]:
+    """Scheduled Spaces hosted by people the user follows, or that the user set a reminder on.
+
+    Soonest first; each row is annotated with ``reminded`` (the user's own reminder).
+    """
+    mine = Reminder.objects.filter(user_id=user.pk).values("space_id")
+    return (
+        Space.objects.filter(state=SpaceState.SCHEDULED, scheduled_start__gte=timezone.now() - UPCOMING_GRACE)
+        .filter(Q(host_id__in=_followed(user)) | Q(pk__in=mine))
+        .exclude(_hidden_q(user=user))
+        .select_related("host")
+        .annotate(reminded=Exists(Reminder.objects.filter(space_id=OuterRef("pk"), user_id=user.pk)))
+    )
+
+
+def spaces_browse(
+    *, user: User, state: str | None = None, topic: str | None = None, q: str | None = None
+) -> QuerySet[Space]:
+    """Live and scheduled Spaces, filtered by state, topic (exact, case-insensitive) and title words."""
+    qs = Space.objects.filter(state__in=[state] if state else BROWSE_STATES).exclude(_hidden_q(user=user))
+    if topic:
+        topic = topic.strip().lower()
+        if connection.vendor == "postgresql":
+            qs = qs.filter(topics__contains=[topic])
+        else:  # SQLite has no JSON containment; topics are stored lower-case, JSON-quoted
+            qs = qs.filter(topics__icontains=f'"{topic}"')
+    if q:
+        for word in q.split()[:5]:
+            qs = qs.filter(title__icontains=word)
+    return qs.select_related("host")
