@@ -311,6 +311,7 @@ def main() -> int:
                     **checks,
                 }
             )
+            runs[-1]["load_avg_1m"] = round(os.getloadavg()[0], 2)  # the machine is shared: say how busy it was
             print(json.dumps(runs[-1]), flush=True)
         summary = {
             "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
