@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
-from accounts import services
 from accounts.models import Block, Follow, User
 
 
@@ -24,7 +25,8 @@ class UserAdmin(BaseUserAdmin):
     ]
     list_filter = ["is_suspended", "host_override", "is_staff", "is_active"]
     search_fields = ["username", "display_name", "email"]
-    readonly_fields = ["follower_count", "following_count"]
+    # Suspension changes only through the actions (the service ends Spaces and writes the audit log).
+    readonly_fields = ["follower_count", "following_count", "is_suspended", "suspended_until", "suspension_reason"]
     fieldsets = (
         *(BaseUserAdmin.fieldsets or ()),
         ("Profile", {"fields": ("display_name", "bio", "avatar_url", "follower_count", "following_count")}),
@@ -32,16 +34,29 @@ class UserAdmin(BaseUserAdmin):
     )
     actions = ["suspend_users", "unsuspend_users", "grant_host_override"]
 
-    @admin.action(description="Suspend selected users (permanent until lifted)")
-    def suspend_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        for user in queryset:
-            services.user_set_suspension(user=user, suspended=True, reason=f"suspended by {request.user}")
-        self.message_user(request, f"Suspended {queryset.count()} user(s).", messages.SUCCESS)
+    @admin.action(description="Suspend selected users (until a date, or permanently)…")
+    def suspend_users(self, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
+        # Through the moderation service: ends their live Spaces, ejects them, writes the audit row.
+        from moderation.admin import suspend_form_view
+        from moderation.services import user_suspend
+
+        staff = request.user if isinstance(request.user, User) else None
+
+        def apply(until: datetime | None, reason: str) -> int:
+            for user in queryset:
+                user_suspend(user_id=user.pk, staff=staff, until=until, reason=reason or f"suspended by {staff}")
+            return queryset.count()
+
+        labels = [u.username for u in queryset]
+        return suspend_form_view(self, request, queryset, action="suspend_users", labels=labels, apply=apply)
 
     @admin.action(description="Lift suspension of selected users")
     def unsuspend_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        from moderation.services import user_unsuspend
+
+        staff = request.user if isinstance(request.user, User) else None
         for user in queryset:
-            services.user_set_suspension(user=user, suspended=False)
+            user_unsuspend(user_id=user.pk, staff=staff)
         self.message_user(request, f"Lifted suspension of {queryset.count()} user(s).", messages.SUCCESS)
 
     @admin.action(description="Grant host override (may host below the follower threshold)")
