@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import Block
+from moderation.models import SpaceBan
 from rooms.models import Space, SpaceState
 from tests.factories import HostFactory, UserFactory
 from tests.tickets.conftest import make_host, make_paid_ticket, make_ticketed_space
@@ -138,6 +140,8 @@ def test_a_stripe_outage_gives_the_seat_back(make_client, settings):
         ("free", 404, "not_ticketed"),
         ("missing", 404, "space_not_found"),
         ("paid", 409, "already_has_ticket"),
+        ("blocked", 403, "blocked"),
+        ("banned", 403, "banned"),
     ],
 )
 def test_purchase_refusals(make_client, stripe_proxy, setup, status, code):
@@ -150,6 +154,10 @@ def test_purchase_refusals(make_client, stripe_proxy, setup, status, code):
         space_id = space.pk + 1000
     if setup == "paid":
         make_paid_ticket(space=space, buyer=buyer)
+    if setup == "blocked":
+        Block.objects.create(blocker=space.host, blocked=buyer)
+    if setup == "banned":
+        SpaceBan.objects.create(space=space, user=buyer)
     before = Ticket.objects.count()
     response = make_client(buyer).post(f"/api/v1/spaces/{space_id}/tickets")
     assert response.status_code == status and response.json()["code"] == code

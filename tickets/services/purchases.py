@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -19,8 +19,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import is_blocked
-from rooms.models import SpaceState
-from spaces_project.common.exceptions import Forbidden, NotFound
+from rooms.exceptions import Banned, BlockedByHost
+from rooms.models import Space, SpaceState
+from rooms.selectors import ban_of
+from spaces_project.common.exceptions import NotFound
 from spaces_project.common.realtime import Audience, publish_on_commit
 from tickets import stripe_client
 from tickets.exceptions import AlreadyHasTicket, HostCannotBuy, NotTicketed, PaymentProviderError, SalesClosed, SoldOut
@@ -63,6 +65,23 @@ def _cancel_payments_on_commit(payment_intent_ids: list[str]) -> None:
         transaction.on_commit(lambda pi=pi: tasks.payment_intent_cancel.delay(pi))  # type: ignore[misc]
 
 
+def _check_on_sale(*, offer: TicketOffer, buyer: User, now: datetime) -> None:
+    space = offer.space
+    if space.host_id == buyer.pk:
+        raise HostCannotBuy()
+    if space.state not in OPEN_FOR_SALE or (offer.sales_end is not None and now >= offer.sales_end):
+        raise SalesClosed(extra={"state": space.state})
+
+
+def _check_may_join(*, space: Space, buyer: User) -> None:
+    """Nobody pays for a Space they could not join (blocked by the host, banned)."""
+    if is_blocked(blocker_id=space.host_id, blocked_id=buyer.pk):
+        raise BlockedByHost()
+    scope = ban_of(space=space, user_id=buyer.pk)
+    if scope is not None:
+        raise Banned(extra={"scope": scope})
+
+
 def _seat_hold(*, buyer: User, space_id: int) -> tuple[Ticket, bool]:
     """Take a seat for ``buyer`` (or return their current hold).
 
@@ -78,12 +97,8 @@ def _seat_hold(*, buyer: User, space_id: int) -> tuple[Ticket, bool]:
 
         space_get(space_id=space_id)
         raise NotTicketed()
-    space = offer.space
     now = timezone.now()
-    if space.host_id == buyer.pk:
-        raise HostCannotBuy()
-    if space.state not in OPEN_FOR_SALE or (offer.sales_end is not None and now >= offer.sales_end):
-        raise SalesClosed(extra={"state": space.state})
+    _check_on_sale(offer=offer, buyer=buyer, now=now)
     current = Ticket.objects.filter(space_id=space_id, buyer=buyer, status__in=[TicketStatus.HELD, TicketStatus.PAID])
     existing = current.first()
     if existing is not None:
@@ -94,8 +109,7 @@ def _seat_hold(*, buyer: User, space_id: int) -> tuple[Ticket, bool]:
     overdue = Ticket.objects.filter(space_id=space_id, status=TicketStatus.HELD, hold_expires_at__lte=now)
     if offer.seats_taken >= offer.capacity and not overdue.exists():
         raise SoldOut(extra={"capacity": offer.capacity})  # the common answer in a burst: 4 reads, no lock
-    if is_blocked(blocker_id=space.host_id, blocked_id=buyer.pk):
-        raise Forbidden("The host has blocked you.", code="blocked")
+    _check_may_join(space=offer.space, buyer=buyer)
     try:
         with transaction.atomic():
             if existing is not None or offer.seats_taken >= offer.capacity:
