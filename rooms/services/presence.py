@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -93,6 +94,27 @@ def _join_record(*, space_id: int, user: User) -> tuple[Space, Participant]:
     return space, participant
 
 
+# A room created this recently still exists (LiveKit keeps it LIVEKIT_ROOM_EMPTY_TIMEOUT_S after the
+# last participant leaves), so a join burst makes one CreateRoom call, not one per listener.
+ROOM_ENSURED_TTL_S = 10
+
+
+def _room_ensure(*, space: Space) -> None:
+    key = f"rooms:lk-room:{settings.LIVEKIT_API_URL or settings.LIVEKIT_URL}:{space.livekit_room}"
+    if cache.get(key):
+        return
+    try:
+        livekit_client.room_ensure(
+            room=space.livekit_room,
+            empty_timeout_s=settings.LIVEKIT_ROOM_EMPTY_TIMEOUT_S,
+            departure_timeout_s=settings.LIVEKIT_ROOM_EMPTY_TIMEOUT_S,
+        )
+    except livekit_client.LiveKitUnavailable:
+        logger.warning("livekit.room_ensure_failed", extra={"space_id": space.pk})
+        return
+    cache.set(key, 1, ROOM_ENSURED_TTL_S)
+
+
 def space_join(*, space_id: int, user: User) -> JoinCredentials:
     """Enter a live Space: every SPEC 2.4 check, presence, then a LiveKit token matching the role.
 
@@ -106,14 +128,7 @@ def space_join(*, space_id: int, user: User) -> JoinCredentials:
     permission = (
         livekit_client.STAGE_PERMISSION if participant.role in STAGE_ROLES else livekit_client.LISTENER_PERMISSION
     )
-    try:
-        livekit_client.room_ensure(
-            room=space.livekit_room,
-            empty_timeout_s=settings.LIVEKIT_ROOM_EMPTY_TIMEOUT_S,
-            departure_timeout_s=settings.LIVEKIT_ROOM_EMPTY_TIMEOUT_S,
-        )
-    except livekit_client.LiveKitUnavailable:
-        logger.warning("livekit.room_ensure_failed", extra={"space_id": space.pk})
+    _room_ensure(space=space)
     ttl = settings.LIVEKIT_TOKEN_TTL_S
     token = livekit_client.token_mint(
         room=space.livekit_room,

@@ -6,8 +6,10 @@ Participants are the Python realtime client; every change goes through the REST 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from moderation.models import SpaceBan
 from rooms import livekit_client, tasks
@@ -197,6 +199,18 @@ def test_reconcile_repairs_drift(world):
     assert intruder_peer.disconnected.wait(10)
     # a second pass finds nothing to do
     assert tasks.livekit_reconcile() == {"updated": 0, "removed": 0, "gone": 0}
+
+
+def test_reconcile_repairs_presence(world, make_client):
+    ghost = UserFactory()  # called join but never connected to LiveKit
+    assert make_client(ghost).post(f"/api/v1/spaces/{world.space_id}/join").status_code == 200
+    Participant.objects.filter(user=ghost).update(joined_at=timezone.now() - timedelta(seconds=60))
+    # the host is connected to LiveKit, but a lost webhook left the database thinking otherwise
+    Participant.objects.filter(user=world.host).update(is_connected=False)
+    tasks.livekit_reconcile()
+    assert not Participant.objects.get(user=ghost).is_connected
+    assert Participant.objects.get(user=world.host).is_connected
+    assert Space.objects.get(pk=world.space_id).listener_count == 0
 
 
 class _Nobody:
