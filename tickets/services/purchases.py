@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F
 from django.utils import timezone
 
 from accounts.models import User
@@ -91,13 +91,19 @@ def _seat_hold(*, buyer: User, space_id: int) -> tuple[Ticket, bool]:
     COMMIT (a burst of buyers queues on it for as short as possible). Overdue holds are expired
     under ``select_for_update`` of the offer before anyone is told ``sold_out``.
     """
-    offer = TicketOffer.objects.select_related("space").filter(space_id=space_id).first()
+    now = timezone.now()
+    overdue = Ticket.objects.filter(space_id=space_id, status=TicketStatus.HELD, hold_expires_at__lte=now)
+    offer = (
+        TicketOffer.objects.select_related("space")
+        .annotate(has_overdue=Exists(overdue))
+        .filter(space_id=space_id)
+        .first()
+    )
     if offer is None:
         from tickets.selectors import space_get
 
         space_get(space_id=space_id)
         raise NotTicketed()
-    now = timezone.now()
     _check_on_sale(offer=offer, buyer=buyer, now=now)
     current = Ticket.objects.filter(space_id=space_id, buyer=buyer, status__in=[TicketStatus.HELD, TicketStatus.PAID])
     existing = current.first()
@@ -106,9 +112,8 @@ def _seat_hold(*, buyer: User, space_id: int) -> tuple[Ticket, bool]:
             raise AlreadyHasTicket(extra={"ticket": existing.pk})
         if existing.hold_expires_at > now:
             return existing, False
-    overdue = Ticket.objects.filter(space_id=space_id, status=TicketStatus.HELD, hold_expires_at__lte=now)
-    if offer.seats_taken >= offer.capacity and not overdue.exists():
-        raise SoldOut(extra={"capacity": offer.capacity})  # the common answer in a burst: 4 reads, no lock
+    if offer.seats_taken >= offer.capacity and not offer.has_overdue:
+        raise SoldOut(extra={"capacity": offer.capacity})  # the common answer in a burst: 3 reads, no lock
     _check_may_join(space=offer.space, buyer=buyer)
     try:
         with transaction.atomic():
