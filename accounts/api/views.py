@@ -24,6 +24,7 @@ from accounts.api.serializers import (
 )
 from accounts.exceptions import AccountSuspended
 from accounts.models import Follow, User
+from moderation.throttles import ClientAddressScopedRateThrottle
 from spaces_project.common.exceptions import ApplicationError
 
 
@@ -35,7 +36,7 @@ def _me(request: Request) -> User:
 
 class RegisterView(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientAddressScopedRateThrottle]  # per address: sign-up logs the new account in
     throttle_scope = "register"
 
     @extend_schema(request=RegisterInputSerializer, responses={201: TokenOutputSerializer})
