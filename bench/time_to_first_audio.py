@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for sound per join")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     _bench_database()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
     os.environ["SPACES_DISABLE_THROTTLING"] = "1"
@@ -154,6 +155,7 @@ def main() -> None:
         "heard": len(results["total"]),
         "failures": failures,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "phases": {name: summary(values) for name, values in results.items() if values},
     }
     print(json.dumps(report, indent=2))
