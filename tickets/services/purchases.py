@@ -22,7 +22,6 @@ from accounts.selectors import is_blocked
 from rooms.exceptions import Banned, BlockedByHost
 from rooms.models import Space, SpaceState
 from rooms.selectors import ban_of
-from spaces_project.common.exceptions import NotFound
 from spaces_project.common.realtime import Audience, publish_on_commit
 from tickets import stripe_client
 from tickets.exceptions import AlreadyHasTicket, HostCannotBuy, NotTicketed, PaymentProviderError, SalesClosed, SoldOut
@@ -300,10 +299,3 @@ def payment_intent_cancel(*, payment_intent_id: str) -> str:
             raise
         logger.info("ticket.payment_cancel_refused", extra={"payment_intent": payment_intent_id, "error": str(exc)})
         return "refused"
-
-
-def ticket_get_for_buyer(*, buyer: User, ticket_id: int) -> Ticket:
-    ticket = Ticket.objects.filter(pk=ticket_id, buyer=buyer).first()
-    if ticket is None:
-        raise NotFound("No such ticket.", code="ticket_not_found")
-    return ticket
