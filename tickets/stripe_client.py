@@ -73,6 +73,7 @@ def payment_intent_create(
                 "currency": currency,
                 "automatic_payment_methods": {"enabled": True},
                 "description": f"Ticket for Space {space_id}",
+                "transfer_group": f"space-{space_id}",  # ties the charge to the host's payout transfer
                 "metadata": {"ticket_id": str(ticket_id), "space_id": str(space_id), "buyer_id": str(buyer_id)},
             },
             options={"idempotency_key": idempotency_key},
