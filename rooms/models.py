@@ -89,8 +89,11 @@ class Participant(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["space", "role", "is_connected"]),
-            # The live-now feed looks up the stage seats of followed people (rooms/feeds.py).
-            models.Index(fields=["user", "space"], condition=Q(role__in=STAGE_ROLES), name="participant_stage_by_user"),
+            # The live-now feed reads the stage seats of the live Spaces (rooms/feeds.py); ended Spaces'
+            # seats stay in it, but the feed only probes it per live Space, so history does not slow it.
+            models.Index(
+                fields=["space", "user"], condition=Q(role__in=STAGE_ROLES), name="participant_stage_by_space"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -167,10 +167,10 @@ def _world(viewer: User, spaces: int) -> None:
 
 
 @pytest.mark.parametrize("spaces", [2, 12])
-def test_live_now_costs_three_queries_whatever_the_size(viewer, spaces, django_assert_num_queries):
+def test_live_now_costs_four_queries_whatever_the_size(viewer, spaces, django_assert_num_queries):
     _world(viewer, spaces)
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         items = feeds.live_now_for(user=viewer)
         names = [p.user.username for item in items for p in item.followed_on_stage]
 
@@ -182,7 +182,7 @@ def test_live_now_endpoint_has_a_bounded_number_of_queries(viewer, make_client, 
     _world(viewer, 12)
     client = make_client(viewer)
 
-    with django_assert_max_num_queries(5):  # token + user, then the three feed queries
+    with django_assert_max_num_queries(6):  # token + user, then the four feed queries
         response = client.get("/api/v1/spaces/live")
 
     assert len(response.json()["results"]) == 12
