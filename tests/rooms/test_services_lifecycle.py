@@ -181,3 +181,14 @@ def test_last_host_team_member_leaving_starts_the_clock(host, live_space, joined
     joined()  # a listener does not keep the Space alive
     services.space_leave(space_id=live_space.pk, user=host)
     assert Space.objects.get(pk=live_space.pk).host_team_absent_since is not None
+
+
+def test_beat_task_ends_abandoned_spaces(live_space, settings):
+    from rooms import tasks
+
+    assert "rooms.tasks.spaces_end_abandoned" in {e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()}
+    Space.objects.filter(pk=live_space.pk).update(
+        host_team_absent_since=timezone.now() - timedelta(seconds=settings.SPACES_HOST_ABSENT_END_S + 1)
+    )
+    assert tasks.spaces_end_abandoned.delay().get() == [live_space.pk]
+    assert Space.objects.get(pk=live_space.pk).state == SpaceState.ENDED
