@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import struct
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -56,6 +57,7 @@ class Sink:
         "on_gone",
         "on_resync",
         "pending",
+        "raw",
         "space_id",
         "syncing",
         "user_id",
@@ -71,6 +73,7 @@ class Sink:
         on_gone: Callable[[], None] | None = None,
     ) -> None:
         self._send = send
+        self.raw = uvicorn_protocol_of(send)
         self.space_id = space_id
         self.user_id = user_id
         self.on_resync = on_resync
@@ -83,9 +86,26 @@ class Sink:
         self.syncing = False
 
     # -- frames from the hub ---------------------------------------------------------------------
-    def deliver(self, frame: str, seq: int | None = None) -> None:
-        """Hand one room frame to this socket; ``seq`` lets a snapshot in progress skip what it covers."""
+    def deliver(self, frame: str, seq: int | None = None, wire: bytes | None = None) -> None:
+        """Hand one room frame to this socket; ``seq`` lets a snapshot in progress skip what it covers.
+
+        ``wire`` is the same frame already framed for the websocket (built once per event): on uvicorn,
+        while the socket is writable and nothing is queued, it goes straight to the transport.
+        """
         if self.closed:
+            return
+        raw = self.raw
+        if (
+            wire is not None
+            and raw is not None
+            and not self.syncing
+            and not self.busy
+            and raw.writable.is_set()
+            and raw.handshake_complete
+            and not raw.close_sent
+            and not raw.transport.is_closing()
+        ):
+            raw.transport.write(wire)
             return
         if self.syncing:
             if self.backlog is None:
@@ -186,6 +206,38 @@ class Sink:
             self._start(self.pending.popleft())
 
 
+def uvicorn_protocol_of(send: Any) -> Any:
+    """Uvicorn's websocket protocol behind an ASGI ``send`` (through Channels' wrappers), or None.
+
+    With it the hub writes a pre-framed message to the transport itself: the server's per-socket
+    Python framing and the session middleware's per-send checks are what dominate fan-out time.
+    Only used while uvicorn reports the transport writable; otherwise the normal ASGI send runs.
+    """
+    try:
+        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    except ImportError:  # pragma: no cover - uvicorn is a pinned dependency
+        return None
+    target = send
+    for _ in range(8):
+        owner = getattr(target, "__self__", None)
+        if isinstance(owner, WebSocketsSansIOProtocol):
+            return owner
+        target = getattr(owner, "real_send", None)  # channels.sessions.InstanceSessionWrapper
+        if target is None:
+            return None
+    return None
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented websocket text frame (RFC 6455 5.2) as a server sends it."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -271,8 +323,9 @@ class Hub:
             targets = [s for s in sinks if s.user_id in to]
         else:
             targets = list(sinks)
+        wire = text_frame(frame.encode())
         for sink in targets:
-            sink.deliver(frame, seq)
+            sink.deliver(frame, seq, wire)
         close = header.get("close")
         if close:
             users = close.get("users")
@@ -282,8 +335,9 @@ class Hub:
                 self.unregister(sink)
 
     def broadcast_local(self, space_id: int, frame: str) -> None:
+        wire = text_frame(frame.encode())
         for sink in list(self.sinks.get(space_id, ())):
-            sink.deliver(frame)
+            sink.deliver(frame, None, wire)
 
     def _add_reaction(self, space_id: int, header: dict[str, Any]) -> None:
         emoji = str(header.get("emoji", ""))
