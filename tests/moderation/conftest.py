@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from rooms.models import Participant, Role, Space, SpaceState
 from tests.factories import HostFactory, UserFactory
+from tests.realtime.conftest import rt_prefix, server_env, servers  # noqa: F401 (real servers for the socket tests)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,19 +21,24 @@ pytestmark = pytest.mark.django_db
 
 @contextmanager
 def rates(**scopes: str) -> Iterator[None]:
-    """Lower some throttle rates for the duration (DRF binds the rates dict at import, so rebind it)."""
+    """Lower some throttle rates for the duration, with counters under a key prefix of this test alone.
+
+    DRF binds the rates dict at import, so it is rebound here. The private prefix keeps the counters
+    away from other test runs sharing the Redis (each clears the common prefix between its tests).
+    """
     from django.conf import settings
 
     new = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **scopes},
     }
-    with override_settings(REST_FRAMEWORK=new):
+    cache = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"mod-{uuid.uuid4().hex[:10]}"}}
+    with override_settings(REST_FRAMEWORK=new, CACHES=cache):
         SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
         try:
             yield
         finally:
-            api_settings.reload()
+            api_settings.reload()  # the counters expire with their window
     SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
 
 
@@ -127,10 +133,15 @@ def test_counters_live_in_redis_shared_by_every_process(cast: Cast, make_client,
     from django.conf import settings
 
     assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
-    with rates(report="5/hour"):
-        make_client(cast.listener).post("/api/v1/reports", {"username": cast.host.username, "category": "spam"})
     client = redis.Redis.from_url(redis_url)
-    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
-    keys = [k.decode() for k in client.scan_iter(f"{prefix}:*throttle_report_{cast.listener.pk}*")]
-    client.close()
-    assert len(keys) == 1
+    with rates(report="5/hour"):
+        prefix = settings.CACHES["default"]["KEY_PREFIX"]
+        make_client(cast.listener).post("/api/v1/reports", {"username": cast.host.username, "category": "spam"})
+        keys = [k.decode() for k in client.scan_iter(f"{prefix}:*")]
+    try:
+        assert len(keys) == 1 and f"throttle_report_{cast.listener.pk}" in keys[0]
+        assert client.ttl(keys[0]) > 0
+    finally:
+        for key in keys:
+            client.delete(key)
+        client.close()
