@@ -1,0 +1,222 @@
+"""LiveKit capacity per node: CPU and memory of one livekit-server per subscribed listener.
+
+One private ``livekit-server`` (v1.13.5, the loopback config of tests/rooms/livekit_harness.py), one
+room, 1 or 3 speakers publishing a 440 Hz tone (Opus, 48 kHz mono) with the Python realtime client,
+then listeners joining in steps (hidden, subscribe-only: the grants Spaces gives listeners). At each
+step, after the joins settle, it samples the server's CPU time and RSS over a fixed window. Two probe
+listeners decode the audio and must keep hearing every speaker, so a step only counts if audio is
+really flowing; the other listeners subscribe without decoding (a client here is a Python process on
+the same two cores, so decoding in every client would measure the clients, not the server).
+
+Bounded and self-stopping: stops at --max listeners, at the first step whose joins fail, or when the
+probes stop hearing audio; the server and every client are stopped at the end.
+
+    .venv/bin/python bench/livekit_capacity.py --speakers 1,3 --steps 0,25,50,100,150 --window 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from livekit import api, rtc  # noqa: E402
+
+from tests.rooms.livekit_harness import KEY, SECRET, SILENCE, LiveKitServer, livekit_binary  # noqa: E402
+
+ROOM = "capacity"
+
+
+def token(identity: str, *, publish: bool) -> str:
+    grants = api.VideoGrants(
+        room_join=True,
+        room=ROOM,
+        can_publish=publish,
+        can_subscribe=True,
+        can_publish_data=False,
+        can_publish_sources=["microphone"] if publish else [],
+        hidden=not publish,
+    )
+    return (
+        api.AccessToken(KEY, SECRET).with_identity(identity).with_ttl(timedelta(hours=1)).with_grants(grants).to_jwt()
+    )
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def tone(source: rtc.AudioSource, hz: int) -> None:
+    import math
+
+    n = 480
+    frames = []
+    for k in range(100):  # one second of tone, reused
+        frame = rtc.AudioFrame.create(48000, 1, n)
+        for i in range(n):
+            frame.data[i] = int(8000 * math.sin(2 * math.pi * hz * (k * n + i) / 48000))
+        frames.append(frame)
+    k = 0
+    while True:
+        await source.capture_frame(frames[k % 100])
+        k += 1
+
+
+class Probe:
+    """A listener that decodes audio and counts loud frames per speaker."""
+
+    def __init__(self) -> None:
+        self.loud: dict[str, int] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def on_track(self, track: rtc.Track, _pub: Any, participant: rtc.RemoteParticipant) -> None:
+        if track.kind == rtc.TrackKind.KIND_AUDIO:
+            self.tasks.append(asyncio.ensure_future(self.listen(track, participant.identity)))
+
+    async def listen(self, track: rtc.Track, identity: str) -> None:
+        async for event in rtc.AudioStream(track, sample_rate=48000, num_channels=1):
+            if max(abs(s) for s in event.frame.data) > SILENCE:
+                self.loud[identity] = self.loud.get(identity, 0) + 1
+
+
+async def connect(url: str, identity: str, *, publish: bool, probe: Probe | None = None) -> rtc.Room:
+    room = rtc.Room()
+    if probe is not None:
+        room.on("track_subscribed", probe.on_track)
+    await asyncio.wait_for(
+        room.connect(url, token(identity, publish=publish), options=rtc.RoomOptions(auto_subscribe=True)), 30
+    )
+    return room
+
+
+async def run_config(server: LiveKitServer, speakers: int, steps: list[int], window: float) -> list[dict[str, Any]]:
+    assert server.proc is not None
+    pid = server.proc.pid
+    lk = api.LiveKitAPI(server.http_url, KEY, SECRET)
+    await lk.room.create_room(api.CreateRoomRequest(name=ROOM, empty_timeout=60))
+    rooms: list[rtc.Room] = []
+    tasks: list[asyncio.Task[None]] = []
+    results: list[dict[str, Any]] = []
+    probes: list[Probe] = []
+    try:
+        for s in range(speakers):
+            room = await connect(server.ws_url, f"speaker{s}", publish=True)
+            rooms.append(room)
+            source = rtc.AudioSource(48000, 1)
+            tasks.append(asyncio.ensure_future(tone(source, 330 + 110 * s)))
+            track = rtc.LocalAudioTrack.create_audio_track(f"mic{s}", source)
+            options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+            await asyncio.wait_for(room.local_participant.publish_track(track, options), 20)
+        probes.extend([Probe(), Probe()])
+        for i, probe in enumerate(probes):
+            rooms.append(await connect(server.ws_url, f"probe{i}", publish=False, probe=probe))
+        listeners = 0
+        for target in steps:
+            failed = 0
+            while listeners < target:
+                batch = min(10, target - listeners)
+                got = await asyncio.gather(
+                    *(connect(server.ws_url, f"l{listeners + j}", publish=False) for j in range(batch)),
+                    return_exceptions=True,
+                )
+                for room_or_error in got:
+                    if isinstance(room_or_error, rtc.Room):
+                        rooms.append(room_or_error)
+                    else:
+                        failed += 1
+                listeners += batch
+            await asyncio.sleep(3)  # subscriptions settle
+            before = {k: dict(p.loud) for k, p in enumerate(probes)}
+            cpu0, t0 = cpu_s(pid), time.monotonic()
+            await asyncio.sleep(window)
+            cpu = (cpu_s(pid) - cpu0) / (time.monotonic() - t0)
+            heard = min(
+                p.loud.get(f"speaker{s}", 0) - before[k].get(f"speaker{s}", 0)
+                for k, p in enumerate(probes)
+                for s in range(speakers)
+            )
+            subscribed = listeners - failed + len(probes)
+            row = {
+                "speakers": speakers,
+                "subscribed_listeners": subscribed,
+                "failed_joins": failed,
+                "server_cpu_cores": round(cpu, 3),
+                "server_rss_mb": round(rss_kb(pid) / 1024, 1),
+                "probe_loud_frames_per_s_min": round(heard / window, 1),
+                "load_avg_1m": os.getloadavg()[0],
+            }
+            results.append(row)
+            print(json.dumps(row), flush=True)
+            if failed or heard < window * 50:  # under half the 100 frames/s: audio is not really flowing
+                break
+    finally:
+        for task in tasks:
+            task.cancel()
+        for probe in probes:
+            for task in probe.tasks:
+                task.cancel()
+        await asyncio.gather(*(r.disconnect() for r in rooms), return_exceptions=True)
+        await lk.room.delete_room(api.DeleteRoomRequest(room=ROOM))
+        await lk.aclose()
+    return results
+
+
+def per_listener(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Slope between the smallest and the largest step: cost of one more subscribed listener."""
+    if len(rows) < 2:
+        return {}
+    a, b = rows[0], rows[-1]
+    d = b["subscribed_listeners"] - a["subscribed_listeners"]
+    return {
+        "speakers": a["speakers"],
+        "cpu_millicores_per_listener": round(1000 * (b["server_cpu_cores"] - a["server_cpu_cores"]) / d, 2),
+        "rss_kb_per_listener": round(1024 * (b["server_rss_mb"] - a["server_rss_mb"]) / d, 1),
+        "largest": b["subscribed_listeners"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--speakers", default="1,3")
+    parser.add_argument("--steps", default="0,25,50,100,150")
+    parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--json", default="")
+    args = parser.parse_args()
+    binary = livekit_binary()
+    if binary is None:
+        sys.exit("livekit-server not found (bin/services up livekit builds it)")
+    steps = [int(x) for x in args.steps.split(",")]
+    out: dict[str, Any] = {"rows": [], "per_listener": []}
+    for speakers in [int(x) for x in args.speakers.split(",")]:
+        server = LiveKitServer(binary, "http://127.0.0.1:9/webhooks/livekit")  # webhooks go nowhere
+        try:
+            server.start()
+            rows = asyncio.run(run_config(server, speakers, steps, args.window))
+        finally:
+            server.cleanup()
+        out["rows"].extend(rows)
+        out["per_listener"].append(per_listener(rows))
+        print(json.dumps(out["per_listener"][-1]), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
