@@ -6,6 +6,7 @@ database and at stripe-mock through the recording proxy, consuming a private que
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -91,6 +92,16 @@ def broker_queue(redis_url: str) -> Iterator[str]:
     app.conf.task_always_eager = True
     client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
     client.delete(queue)
+    # The killed worker's task stays "unacked" in kombu's bookkeeping: drop it rather than leave it to
+    # be restored (an hour later) into a queue nobody reads.
+    for tag, raw in client.hgetall("unacked").items():
+        try:
+            routing_key = json.loads(raw)[2]
+        except (ValueError, IndexError, TypeError):
+            continue
+        if routing_key == queue:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
     client.close()
 
 
