@@ -46,19 +46,28 @@ class StageBriefSerializer(serializers.Serializer[Participant]):
 
 
 class LiveNowOutputSerializer(SpaceOutputSerializer):
-    followed_on_stage = serializers.SerializerMethodField()
-    followed_count = serializers.SerializerMethodField()
+    """The shape of a live-now item (the view builds it directly: the home screen's hot path)."""
+
+    followed_on_stage = StageBriefSerializer(many=True, read_only=True)
+    followed_count = serializers.IntegerField(read_only=True)
 
     class Meta(SpaceOutputSerializer.Meta):
         fields = [*SpaceOutputSerializer.Meta.fields, "followed_on_stage", "followed_count"]
         read_only_fields = fields
 
-    def get_followed_on_stage(self, space: Any) -> list[dict[str, Any]]:
-        item: feeds.LiveNowItem = self.context["items"][space.pk]
-        return list(StageBriefSerializer(item.followed_on_stage, many=True).data)  # type: ignore[arg-type]
 
-    def get_followed_count(self, space: Any) -> int:
-        return int(self.context["items"][space.pk].followed_count)
+def _live_now_item(space_data: dict[str, Any], item: feeds.LiveNowItem) -> dict[str, Any]:
+    on_stage = [
+        {
+            "id": p.user.pk,
+            "username": p.user.username,
+            "display_name": p.user.display_name,
+            "avatar_url": p.user.avatar_url,
+            "role": p.role,
+        }
+        for p in item.followed_on_stage
+    ]
+    return {**space_data, "followed_on_stage": on_stage, "followed_count": item.followed_count}
 
 
 class UpcomingOutputSerializer(SpaceOutputSerializer):
@@ -124,9 +133,8 @@ class LiveNowView(APIView):
     @extend_schema(responses=LiveNowOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         items = feeds.live_now_for(user=_me(request))
-        context = {"items": {item.space.pk: item for item in items}}
-        data = LiveNowOutputSerializer([item.space for item in items], many=True, context=context).data
-        return Response({"results": data})
+        spaces = SpaceOutputSerializer([item.space for item in items], many=True).data
+        return Response({"results": [_live_now_item(d, item) for d, item in zip(spaces, items, strict=True)]})
 
 
 class UpcomingView(APIView):
