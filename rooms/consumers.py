@@ -1,8 +1,8 @@
 """The Space websocket: authenticate, check access, subscribe, send a snapshot, then fan out.
 
 All writes go through the REST API; the only client frames are ``{"action": "resync"}`` (answered
-with a fresh snapshot) and ``{"action": "ping"}``. Room frames come from the process hub
-(:mod:`spaces_project.common.hub`); personal events come through the Channels layer (``user.<id>``).
+with a fresh snapshot) and ``{"action": "ping"}``. Room, host-team and personal frames come from the
+process hub (:mod:`spaces_project.common.hub`).
 Refusals close the socket with a 4xxx code whose reason is the error code (docs/protocol.md).
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import DEFAULT_CHANNEL_LAYER
 
 from rooms.snapshot import close_code_for, space_snapshot
 from spaces_project.common import realtime
@@ -27,6 +28,10 @@ _snapshot = database_sync_to_async(space_snapshot)
 
 
 class SpaceConsumer(AsyncWebsocketConsumer):
+    # No Channels layer per socket: room, host-team and personal events all come through the process hub
+    # (a channel and a receive task per socket cost ~5.5 KB and two Redis SUBSCRIBEs each; see
+    # docs/benchmarks.md). Channels still routes, authenticates and runs the connection.
+    channel_layer_alias = "__none__"
     sink: Sink | None = None
     hub: Hub | None = None
     space_id: int = 0
@@ -54,7 +59,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         # the sink's backlog (and dropped there if the snapshot already covers its seq). One read checks
         # access (the join rules) and builds the snapshot.
         await self.hub.register(sink)
-        await self._join_groups([realtime.user_group(user.pk), *self._stock_groups(host_team=False)])
+        await self._join_groups(self._stock_groups(user.pk, host_team=False))
         try:
             frame, seq, host_team = await _snapshot(space_id=self.space_id, user=user)
         except ApplicationError as exc:
@@ -63,7 +68,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await self._refuse(exc)
             return
         if host_team:
-            await self._join_groups(self._stock_groups(host_team=True)[1:])
+            await self._join_groups(self._stock_groups(user.pk, host_team=True)[2:])
         sink.end_sync(frame, seq)
 
     async def _refuse(self, exc: ApplicationError) -> None:
@@ -74,14 +79,13 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(envelope, separators=(",", ":")))
         await self.close(code=close_code_for(exc.code), reason=exc.code)
 
-    def _stock_groups(self, *, host_team: bool) -> list[str]:
-        """Room (and host-team) groups of the stock Channels path, kept for the benchmark only."""
-        if realtime.transport_mode() != "group":
-            return []
-        groups = [realtime.room_group(self.space_id)]
-        return [*groups, realtime.hosts_group(self.space_id)] if host_team else groups
+    def _stock_groups(self, user_id: int, *, host_team: bool) -> list[str]:
+        """Groups of the stock Channels path (``StockSpaceConsumer``); none on the hub path."""
+        return []
 
     async def _join_groups(self, groups: list[str]) -> None:
+        if not groups:
+            return
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self._joined_groups = (*self._joined_groups, *groups)
@@ -145,18 +149,37 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         if self.hub is not None and self.sink is not None:
             self.hub.unregister(self.sink)
 
-    # -- personal events (and room events on the stock path) ----------------------------------------
-    async def spaces_event(self, message: dict[str, Any]) -> None:
-        if self.sink is None:
-            return
-        event = message["event"]
-        self.sink.deliver(json.dumps(event, separators=(",", ":"), ensure_ascii=False), event.get("seq"))
-        if realtime.transport_mode() == "group" and event.get("type") == realtime.SPACE_ENDED:
-            self.sink.close(realtime.CLOSE_ENDED, "space_ended")
-
     async def disconnect(self, code: int) -> None:
         self._forget_sink()
         if self._resync_task is not None:
             self._resync_task.cancel()
         for group in self._joined_groups:
             await self.channel_layer.group_discard(group, self.channel_name)
+
+
+class StockSpaceConsumer(SpaceConsumer):
+    """The same socket on the stock Channels path: one layer channel per socket, groups per Space.
+
+    Selected by ``SPACES_REALTIME_TRANSPORT=group``; it exists so that bench/fanout.py can compare the
+    hub with what channels-redis does out of the box, in the same run.
+    """
+
+    channel_layer_alias = DEFAULT_CHANNEL_LAYER
+
+    def _stock_groups(self, user_id: int, *, host_team: bool) -> list[str]:
+        groups = [realtime.user_group(user_id), realtime.room_group(self.space_id)]
+        return [*groups, realtime.hosts_group(self.space_id)] if host_team else groups
+
+    async def spaces_event(self, message: dict[str, Any]) -> None:
+        if self.sink is None:
+            return
+        event = message["event"]
+        self.sink.deliver(json.dumps(event, separators=(",", ":"), ensure_ascii=False), event.get("seq"))
+        if event.get("type") == realtime.SPACE_ENDED:
+            self.sink.close(realtime.CLOSE_ENDED, "space_ended")
+
+
+def space_consumer_app() -> Any:
+    """The ASGI app for ``/ws/spaces/{id}/`` on the configured transport."""
+    consumer = StockSpaceConsumer if realtime.transport_mode() == "group" else SpaceConsumer
+    return consumer.as_asgi()

@@ -2,8 +2,8 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from rooms.consumers import SpaceConsumer
+from rooms.consumers import space_consumer_app
 
 websocket_urlpatterns: list[URLPattern | URLResolver] = [
-    path("ws/spaces/<int:space_id>/", SpaceConsumer.as_asgi()),
+    path("ws/spaces/<int:space_id>/", space_consumer_app()),
 ]

@@ -247,8 +247,9 @@ class Hub:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.sinks: dict[int, set[Sink]] = defaultdict(set)
-        self._confirmed: dict[int, asyncio.Future[None]] = {}
+        self.sinks: dict[int, set[Sink]] = defaultdict(set)  # by Space
+        self.user_sinks: dict[int, set[Sink]] = defaultdict(set)  # by user: personal events
+        self._confirmed: dict[str, asyncio.Future[None]] = {}  # channel → subscription acknowledged
         self._redis: Any = None
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -261,45 +262,75 @@ class Hub:
 
     # -- sockets ------------------------------------------------------------------------------------
     async def register(self, sink: Sink) -> None:
-        """Add a socket; returns once this process receives the Space's events (snapshot after this)."""
-        space_id = sink.space_id
-        first = not self.sinks[space_id]
-        self.sinks[space_id].add(sink)
+        """Add a socket; returns once this process receives its Space's and its user's events.
+
+        Read the snapshot only after this: then no event can fall between the snapshot and the stream.
+        """
+        channels = []
+        if not self.sinks[sink.space_id]:
+            channels.append(realtime.space_channel(sink.space_id))
+        if not self.user_sinks[sink.user_id]:
+            channels.append(realtime.user_channel(sink.user_id))
+        self.sinks[sink.space_id].add(sink)
+        self.user_sinks[sink.user_id].add(sink)
         self._ensure_tasks()
         if not settings.REDIS_URL:
             return
-        if first or space_id not in self._confirmed:
-            self._confirmed[space_id] = self.loop.create_future()
-            if self._connected.is_set():
-                try:
-                    await self._pubsub.subscribe(realtime.space_channel(space_id))
-                except Exception:  # the reader reconnects and resubscribes everything
-                    logger.warning("realtime.subscribe_failed", extra={"space_id": space_id})
+        await self._subscribe(channels)
+        waits = [
+            self._confirmed[name]
+            for name in (realtime.space_channel(sink.space_id), realtime.user_channel(sink.user_id))
+            if name in self._confirmed
+        ]
         try:
-            await asyncio.wait_for(asyncio.shield(self._confirmed[space_id]), SUBSCRIBE_WAIT_S)
+            await asyncio.wait_for(asyncio.shield(asyncio.gather(*waits)), SUBSCRIBE_WAIT_S)
         except TimeoutError:
             # Redis is down: the socket still gets its snapshot; the reconnect will resync it.
-            logger.warning("realtime.subscribe_timeout", extra={"space_id": space_id})
+            logger.warning("realtime.subscribe_timeout", extra={"space_id": sink.space_id})
+
+    async def _subscribe(self, channels: list[str]) -> None:
+        for name in channels:
+            if name not in self._confirmed:
+                self._confirmed[name] = self.loop.create_future()
+        if channels and self._connected.is_set():
+            try:
+                await self._pubsub.subscribe(*channels)
+            except Exception:  # the reader reconnects and resubscribes everything
+                logger.warning("realtime.subscribe_failed", extra={"channels": channels})
 
     def unregister(self, sink: Sink) -> None:
+        gone = []
         space_sinks = self.sinks.get(sink.space_id)
-        if not space_sinks:
-            return
-        space_sinks.discard(sink)
-        if not space_sinks:
-            del self.sinks[sink.space_id]
-            self._counts.pop(sink.space_id, None)
-            self._confirmed.pop(sink.space_id, None)
-            if settings.REDIS_URL and self._connected.is_set():
-                self.loop.create_task(self._unsubscribe(sink.space_id))
+        if space_sinks is not None and sink in space_sinks:
+            space_sinks.discard(sink)
+            if not space_sinks:
+                del self.sinks[sink.space_id]
+                self._counts.pop(sink.space_id, None)
+                gone.append(realtime.space_channel(sink.space_id))
+        user_sinks = self.user_sinks.get(sink.user_id)
+        if user_sinks is not None and sink in user_sinks:
+            user_sinks.discard(sink)
+            if not user_sinks:
+                del self.user_sinks[sink.user_id]
+                gone.append(realtime.user_channel(sink.user_id))
+        for name in gone:
+            self._confirmed.pop(name, None)
+        if gone and settings.REDIS_URL and self._connected.is_set():
+            self.loop.create_task(self._unsubscribe(gone))
 
-    async def _unsubscribe(self, space_id: int) -> None:
-        if space_id in self.sinks:
+    async def _unsubscribe(self, channels: list[str]) -> None:
+        idle = [name for name in channels if name not in self._wanted()]
+        if not idle:
             return  # a socket came back meanwhile
         try:
-            await self._pubsub.unsubscribe(realtime.space_channel(space_id))
+            await self._pubsub.unsubscribe(*idle)
         except Exception:
-            logger.warning("realtime.unsubscribe_failed", extra={"space_id": space_id})
+            logger.warning("realtime.unsubscribe_failed", extra={"channels": idle})
+
+    def _wanted(self) -> set[str]:
+        wanted = {realtime.space_channel(sid) for sid, sinks in self.sinks.items() if sinks}
+        wanted.update(realtime.user_channel(uid) for uid, sinks in self.user_sinks.items() if sinks)
+        return wanted
 
     def _ensure_tasks(self) -> None:
         if settings.REDIS_URL and (self._reader is None or self._reader.done()):
@@ -333,6 +364,16 @@ class Hub:
             for sink in doomed:
                 sink.close(int(close["code"]), str(close.get("reason", "")))
                 self.unregister(sink)
+
+    def dispatch_user(self, user_id: int, raw: bytes) -> None:
+        """Deliver one personal event to every local socket of that user (whatever its Space)."""
+        sinks = self.user_sinks.get(user_id)
+        if not sinks:
+            return
+        _header, frame = realtime.decode_message(raw)
+        wire = text_frame(frame.encode())
+        for sink in list(sinks):
+            sink.deliver(frame, None, wire)
 
     def broadcast_local(self, space_id: int, frame: str) -> None:
         wire = text_frame(frame.encode())
@@ -374,7 +415,7 @@ class Hub:
         await self._pubsub.subscribe(realtime.space_channel(0))
         # From here a registering socket subscribes by itself; then catch up on the ones already here.
         self._connected.set()
-        channels = [realtime.space_channel(sid) for sid in self.sinks]
+        channels = sorted(self._wanted())
         if channels:
             await self._pubsub.subscribe(*channels)
 
@@ -413,26 +454,30 @@ class Hub:
                 backoff = min(backoff * 2, RECONNECT_MAX_BACKOFF_S)
 
     async def _read_loop(self) -> None:
-        prefix = realtime.space_channel(0)[:-1].encode()
+        space_prefix = realtime.space_channel(0)[:-1].encode()
+        user_prefix = realtime.user_channel(0)[:-1].encode()
         while True:
             # A bounded wait (not a blocking read) so the health check PING runs on idle connections.
             message = await self._pubsub.get_message(timeout=1.0)
             if message is None:
                 continue
             channel = message["channel"]
-            if not isinstance(channel, bytes) or not channel.startswith(prefix):
+            if not isinstance(channel, bytes):
                 continue
-            space_id = int(channel[len(prefix) :])
             kind = message["type"]
-            if kind == "message":
-                try:
-                    self.dispatch(space_id, message["data"])
-                except Exception:
-                    logger.exception("realtime.dispatch_failed", extra={"space_id": space_id})
-            elif kind == "subscribe":
-                confirmed = self._confirmed.get(space_id)
+            if kind == "subscribe":
+                confirmed = self._confirmed.get(channel.decode())
                 if confirmed is not None and not confirmed.done():
                     confirmed.set_result(None)
+            elif kind != "message":
+                continue
+            try:
+                if channel.startswith(space_prefix):
+                    self.dispatch(int(channel[len(space_prefix) :]), message["data"])
+                elif channel.startswith(user_prefix):
+                    self.dispatch_user(int(channel[len(user_prefix) :]), message["data"])
+            except Exception:
+                logger.exception("realtime.dispatch_failed", extra={"channel": channel.decode()})
 
     def _resync_all(self) -> None:
         for sinks in self.sinks.values():
@@ -488,8 +533,10 @@ def get_hub() -> Hub:
     return hub
 
 
-def deliver_in_process(space_id: int, message: bytes) -> None:
+def deliver_in_process(channel: str, message: bytes) -> None:
     """Without Redis: hand a published message to every hub of this process (thread-safe)."""
+    kind, _, ident = channel.rpartition(":")
+    handler_name = "dispatch_user" if kind.endswith(":user") else "dispatch"
     for loop, hub in list(_hubs.items()):
         if not loop.is_closed():
-            loop.call_soon_threadsafe(hub.dispatch, space_id, message)
+            loop.call_soon_threadsafe(getattr(hub, handler_name), int(ident), message)

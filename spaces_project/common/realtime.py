@@ -11,10 +11,11 @@ Transport (see docs/protocol.md, "Delivery"):
   (:mod:`spaces_project.common.hub`) that subscribes once per Space it has sockets for and writes the
   already-encoded frame to its local sockets. Host-team events name their recipients (the host team at
   commit time) in the message header, so they never reach a listener's socket.
-- Personal events (``Audience.USER``) go through the Channels layer to the ``user.<id>`` group.
+- Personal events (``Audience.USER``) are one message on the user's channel (:func:`user_channel`),
+  read by the hubs of the processes that hold that user's sockets.
 - Without Redis (the embedded default) the same messages are handed to the hubs of this process.
-- ``SPACES_REALTIME_TRANSPORT=group`` switches room events to the stock Channels ``group_send`` path
-  (one channel per socket); it exists for the side-by-side benchmark (bench/fanout.py).
+- ``SPACES_REALTIME_TRANSPORT=group`` switches every event to the stock Channels ``group_send`` path
+  (one layer channel per socket); it exists for the side-by-side benchmark (bench/fanout.py).
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ def channel_prefix() -> str:
 def space_channel(space_id: int) -> str:
     """The Redis pub/sub channel of one Space: one message per event, read once per server process."""
     return f"{channel_prefix()}:rt:space:{space_id}"
+
+
+def user_channel(user_id: int) -> str:
+    """The Redis pub/sub channel of one user's personal events (read by the processes holding their sockets)."""
+    return f"{channel_prefix()}:rt:user:{user_id}"
 
 
 def transport_mode() -> str:
@@ -170,14 +176,14 @@ def _sync_publisher() -> Any:
         return _publisher
 
 
-def publish_space_message(space_id: int, message: bytes) -> None:
-    """Send one encoded message to every server process serving ``space_id``."""
+def publish_message(channel: str, message: bytes) -> None:
+    """Send one encoded message to every server process subscribed to ``channel``."""
     if settings.REDIS_URL:
-        _sync_publisher().publish(space_channel(space_id), message)
+        _sync_publisher().publish(channel, message)
     else:
         from spaces_project.common.hub import deliver_in_process
 
-        deliver_in_process(space_id, message)
+        deliver_in_process(channel, message)
 
 
 def _send_group(group: str, event: Event) -> None:
@@ -189,18 +195,28 @@ def _send_group(group: str, event: Event) -> None:
 
 def _publish(event: Event, audience: Audience, user_ids: list[int]) -> None:
     try:
-        if audience is Audience.USER:
+        if transport_mode() == "group":
+            _publish_stock(event, audience, user_ids)
+        elif audience is Audience.USER:
+            message = encode_message({"a": str(audience), "seq": event.seq}, event.encode())
             for uid in user_ids:
-                _send_group(user_group(uid), event)
-        elif transport_mode() == "group":
-            assert event.space is not None
-            group = hosts_group(event.space) if audience is Audience.HOSTS else room_group(event.space)
-            _send_group(group, event)
+                publish_message(user_channel(uid), message)
         else:
             assert event.space is not None
-            publish_space_message(event.space, encode_message(_header_for(event, audience), event.encode()))
+            publish_message(space_channel(event.space), encode_message(_header_for(event, audience), event.encode()))
     except Exception:  # the database is the truth; sockets resync on reconnect
         logger.exception("realtime.publish_failed", extra={"event_type": event.type, "space_id": event.space})
+
+
+def _publish_stock(event: Event, audience: Audience, user_ids: list[int]) -> None:
+    """The stock Channels path: a group per Space, a channel per socket (benchmark comparison)."""
+    if audience is Audience.USER:
+        groups = [user_group(uid) for uid in user_ids]
+    else:
+        assert event.space is not None
+        groups = [hosts_group(event.space) if audience is Audience.HOSTS else room_group(event.space)]
+    for group in groups:
+        _send_group(group, event)
 
 
 def publish_on_commit(
