@@ -132,32 +132,55 @@ def test_a_stripe_outage_gives_the_seat_back(make_client, settings):
     assert Ticket.objects.get().status == TicketStatus.CANCELED
 
 
+def _host_buys(space):
+    return space.host, space.pk
+
+
+def _canceled(space):
+    Space.objects.filter(pk=space.pk).update(state=SpaceState.CANCELED)
+    return UserFactory(), space.pk
+
+
+def _free(space):
+    TicketOffer.objects.filter(space=space).delete()
+    return UserFactory(), space.pk
+
+
+def _missing(space):
+    return UserFactory(), space.pk + 1000
+
+
+def _paid_already(space):
+    return make_paid_ticket(space=space).buyer, space.pk
+
+
+def _blocked(space):
+    buyer = UserFactory()
+    Block.objects.create(blocker=space.host, blocked=buyer)
+    return buyer, space.pk
+
+
+def _banned(space):
+    buyer = UserFactory()
+    SpaceBan.objects.create(space=space, user=buyer)
+    return buyer, space.pk
+
+
 @pytest.mark.parametrize(
-    ("setup", "status", "code"),
+    ("arrange", "status", "code"),
     [
-        ("host", 409, "host_cannot_buy"),
-        ("canceled", 409, "sales_closed"),
-        ("free", 404, "not_ticketed"),
-        ("missing", 404, "space_not_found"),
-        ("paid", 409, "already_has_ticket"),
-        ("blocked", 403, "blocked"),
-        ("banned", 403, "banned"),
+        (_host_buys, 409, "host_cannot_buy"),
+        (_canceled, 409, "sales_closed"),
+        (_free, 404, "not_ticketed"),
+        (_missing, 404, "space_not_found"),
+        (_paid_already, 409, "already_has_ticket"),
+        (_blocked, 403, "blocked"),
+        (_banned, 403, "banned"),
     ],
+    ids=lambda v: v.__name__.strip("_") if callable(v) else str(v),
 )
-def test_purchase_refusals(make_client, stripe_proxy, setup, status, code):
-    space = make_ticketed_space(state=SpaceState.CANCELED if setup == "canceled" else SpaceState.SCHEDULED)
-    buyer = space.host if setup == "host" else UserFactory()
-    space_id = space.pk
-    if setup == "free":
-        TicketOffer.objects.filter(space=space).delete()
-    if setup == "missing":
-        space_id = space.pk + 1000
-    if setup == "paid":
-        make_paid_ticket(space=space, buyer=buyer)
-    if setup == "blocked":
-        Block.objects.create(blocker=space.host, blocked=buyer)
-    if setup == "banned":
-        SpaceBan.objects.create(space=space, user=buyer)
+def test_purchase_refusals(make_client, stripe_proxy, arrange, status, code):
+    buyer, space_id = arrange(make_ticketed_space())
     before = Ticket.objects.count()
     response = make_client(buyer).post(f"/api/v1/spaces/{space_id}/tickets")
     assert response.status_code == status and response.json()["code"] == code
