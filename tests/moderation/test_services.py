@@ -288,3 +288,25 @@ def test_suspension_of_a_host_does_not_touch_other_hosts_spaces():
     assert Space.objects.get(pk=a.pk).state == SpaceState.ENDED
     assert Space.objects.get(pk=b.pk).state == SpaceState.LIVE
     assert Participant.objects.get(space=b, user=a.host).is_connected is False
+
+
+# --- the audit log is append-only in the database ---------------------------------------------------
+
+
+def test_audit_rows_cannot_be_changed_or_deleted_in_postgres(cast: Cast, postgres_url: str):
+    from django.db import DatabaseError, transaction
+
+    services.user_warn(user_id=cast.speaker.pk, staff=cast.staff, text="be nice")
+    row = ModerationAction.objects.get()
+    for attempt in (
+        lambda: ModerationAction.objects.filter(pk=row.pk).update(reason="rewritten"),
+        lambda: ModerationAction.objects.filter(pk=row.pk).update(actor=cast.host),
+        lambda: ModerationAction.objects.filter(pk=row.pk).delete(),
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            attempt()
+    assert ModerationAction.objects.get(pk=row.pk).reason == "be nice"
+    # deleting the people it names keeps the row, with the reference cleared (SET NULL)
+    User.objects.filter(pk=cast.staff.pk).delete()
+    row.refresh_from_db()
+    assert (row.actor_id, row.reason, row.target_id) == (None, "be nice", cast.speaker.pk)
