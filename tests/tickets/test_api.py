@@ -210,3 +210,13 @@ def test_sold_out_is_answered_from_three_reads_without_a_lock(make_client, strip
     with django_assert_num_queries(3) as captured:  # token; offer + Space + "any overdue hold?"; own ticket
         assert client.post(f"/api/v1/spaces/{space.pk}/tickets").status_code == 409
     assert not any("FOR UPDATE" in q["sql"] or q["sql"].startswith("UPDATE") for q in captured.captured_queries)
+
+
+def test_a_stripe_outage_on_a_repeat_click_keeps_the_payable_hold(make_client, stripe_proxy, settings):
+    space = make_ticketed_space(capacity=1)
+    client = make_client(UserFactory())
+    assert client.post(f"/api/v1/spaces/{space.pk}/tickets").status_code == 201
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"
+    assert client.post(f"/api/v1/spaces/{space.pk}/tickets").status_code == 503
+    assert Ticket.objects.get().status == TicketStatus.HELD
+    assert TicketOffer.objects.get(space=space).seats_taken == 1

@@ -168,7 +168,8 @@ def ticket_purchase(*, buyer: User, space_id: int) -> Purchase:
             )
     except stripe_client.StripeError as exc:
         logger.warning("ticket.payment_create_failed", extra={"ticket_id": ticket.pk, "error": str(exc)})
-        _hold_abandon(ticket_id=ticket.pk)
+        if not ticket.payment_intent_id:  # a hold nobody can pay gives its seat back; a payable one stays
+            _hold_abandon(ticket_id=ticket.pk)
         raise PaymentProviderError() from exc
     if not ticket.payment_intent_id:
         Ticket.objects.filter(pk=ticket.pk, payment_intent_id__isnull=True).update(payment_intent_id=pi.id)
