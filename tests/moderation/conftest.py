@@ -13,6 +13,7 @@ from accounts.models import User
 from rooms.models import Participant, Role, Space, SpaceState
 from tests.factories import HostFactory, UserFactory
 from tests.realtime.conftest import rt_prefix, server_env, servers  # noqa: F401 (real servers for the socket tests)
+from tests.rooms.conftest import livekit_stack, lk, peers, world  # noqa: F401 (a private livekit-server with peers)
 
 
 @pytest.fixture(autouse=True)

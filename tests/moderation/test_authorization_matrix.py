@@ -26,7 +26,7 @@ HOST_ONLY = {"host"}
 
 
 @dataclass
-class World:
+class MatrixWorld:
     cast: Cast
     target: Any  # a connected listener nobody else uses
     host_banned: Any
@@ -41,15 +41,15 @@ class Endpoint:
     path: str  # formatted with {space}, {scheduled}, {target}, {hand}, {speaker2}, {cohost2}, {banned}, {host_banned}
     allowed: set[str]
     body: dict[str, Any] | None = None
-    prepare: Callable[[World], None] | None = None
+    prepare: Callable[[MatrixWorld], None] | None = None
 
     def __str__(self) -> str:
         return self.name
 
 
-def _one_cohost(world: World) -> None:
+def _one_cohost(mw: MatrixWorld) -> None:
     """Free a co-host seat so that making a co-host is possible at all."""
-    Participant.objects.filter(space=world.cast.space, user=world.cast.cohost2).update(role=Role.SPEAKER)
+    Participant.objects.filter(space=mw.cast.space, user=mw.cast.cohost2).update(role=Role.SPEAKER)
 
 
 ENDPOINTS = [
@@ -86,24 +86,24 @@ ENDPOINTS = [
 
 
 @pytest.fixture
-def world(cast: Cast) -> World:
+def mw(cast: Cast) -> MatrixWorld:
     host_banned = UserFactory()
     HostBan.objects.create(host=cast.host, user=host_banned, banned_by=cast.host)
     scheduled = Space.objects.create(
         host=cast.host, title="Later", scheduled_start=timezone.now() + timezone.timedelta(days=1)
     )
-    world = World(cast=cast, target=add_member(cast.space), host_banned=host_banned, scheduled=scheduled)
-    world.names = {
+    mw = MatrixWorld(cast=cast, target=add_member(cast.space), host_banned=host_banned, scheduled=scheduled)
+    mw.names = {
         "space": str(cast.space.pk),
         "scheduled": str(scheduled.pk),
-        "target": world.target.username,
+        "target": mw.target.username,
         "hand": cast.listener2.username,
         "speaker2": cast.speaker2.username,
         "cohost2": cast.cohost2.username,
         "banned": cast.banned.username,
         "host_banned": host_banned.username,
     }
-    return world
+    return mw
 
 
 def state() -> dict[str, Any]:
@@ -123,22 +123,22 @@ def state() -> dict[str, Any]:
     }
 
 
-def _client(world: World, caller: str, make_client: Callable[..., Any]) -> Any:
+def _client(mw: MatrixWorld, caller: str, make_client: Callable[..., Any]) -> Any:
     if caller == "anonymous":
         return make_client(None)
-    return make_client(getattr(world.cast, caller))
+    return make_client(getattr(mw.cast, caller))
 
 
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
-def test_authorization_matrix(world: World, make_client, endpoint: Endpoint, caller: str) -> None:
+def test_authorization_matrix(mw: MatrixWorld, make_client, endpoint: Endpoint, caller: str) -> None:
     if endpoint.prepare is not None:
-        endpoint.prepare(world)
-    path = "/api/v1/" + endpoint.path.format(**world.names)
-    body = {k: v.format(**world.names) for k, v in (endpoint.body or {}).items()}
+        endpoint.prepare(mw)
+    path = "/api/v1/" + endpoint.path.format(**mw.names)
+    body = {k: v.format(**mw.names) for k, v in (endpoint.body or {}).items()}
     before = state()
 
-    response = getattr(_client(world, caller, make_client), endpoint.method)(path, body or None, format="json")
+    response = getattr(_client(mw, caller, make_client), endpoint.method)(path, body or None, format="json")
 
     if caller in endpoint.allowed:
         assert 200 <= response.status_code < 300, (response.status_code, response.data)
@@ -150,11 +150,11 @@ def test_authorization_matrix(world: World, make_client, endpoint: Endpoint, cal
         assert state() == before, "a refused call changed something"
 
 
-def test_matrix_covers_every_refusal_code(world: World, make_client) -> None:
+def test_matrix_covers_every_refusal_code(mw: MatrixWorld, make_client) -> None:
     """The refusals say why: not signed in, suspended, or not the host (team)."""
-    path = f"/api/v1/spaces/{world.cast.space.pk}/mute-all"
+    path = f"/api/v1/spaces/{mw.cast.space.pk}/mute-all"
     codes = {
-        caller: _client(world, caller, make_client).post(path, None, format="json").data["code"]
+        caller: _client(mw, caller, make_client).post(path, None, format="json").data["code"]
         for caller in ["listener", "banned", "suspended", "anonymous", "staff"]
     }
     assert codes == {
@@ -164,6 +164,6 @@ def test_matrix_covers_every_refusal_code(world: World, make_client) -> None:
         "anonymous": "not_authenticated",
         "staff": "not_host_team",
     }
-    edit = _client(world, "cohost", make_client).patch(f"/api/v1/spaces/{world.cast.space.pk}", {"title": "x"})
+    edit = _client(mw, "cohost", make_client).patch(f"/api/v1/spaces/{mw.cast.space.pk}", {"title": "x"})
     assert (edit.status_code, edit.data["code"]) == (403, "not_host")
-    assert SpaceState.LIVE == Space.objects.get(pk=world.cast.space.pk).state
+    assert SpaceState.LIVE == Space.objects.get(pk=mw.cast.space.pk).state
