@@ -112,13 +112,12 @@ class ReportAdmin(admin.ModelAdmin[Report]):
         return False
 
     def _decide(self, request: HttpRequest, queryset: QuerySet[Report], decision: services.ReportDecision) -> int:
-        done, skipped = 0, 0
+        done = 0
         for report_id in queryset.filter(status=ReportStatus.OPEN).order_by("pk").values_list("pk", flat=True):
             try:
                 services.report_resolve(report_id=report_id, staff=_staff(request), decision=decision)
                 done += 1
             except (ReportNotOpen, ReportActionNotApplicable) as exc:
-                skipped += 1
                 self.message_user(request, f"Report {report_id}: {exc.detail}", messages.WARNING)
         return done
 

@@ -17,6 +17,7 @@ from moderation.models import HostBan, ModerationAction, Notice, Report, SpaceBa
 from rooms.models import HandRaise, Invitation, Participant, Role, Space, SpaceState
 from tests.factories import UserFactory
 from tests.moderation.conftest import Cast, add_member
+from tickets.models import TicketOffer
 
 pytestmark = pytest.mark.django_db
 
@@ -52,10 +53,21 @@ def _one_cohost(mw: MatrixWorld) -> None:
     Participant.objects.filter(space=mw.cast.space, user=mw.cast.cohost2).update(role=Role.SPEAKER)
 
 
+def _host_free_to_start(mw: MatrixWorld) -> None:
+    """End the live Space (a host has one live Space at a time) so the scheduled one can start."""
+    Space.objects.filter(pk=mw.cast.space.pk).update(state=SpaceState.ENDED, ended_at=timezone.now())
+
+
+def _ticketed(mw: MatrixWorld) -> None:
+    TicketOffer.objects.create(space=mw.scheduled, price_cents=500, capacity=10)
+
+
 ENDPOINTS = [
     Endpoint("edit", "patch", "spaces/{space}", HOST_ONLY, {"title": "Renamed"}),
     Endpoint("end", "post", "spaces/{space}/end", HOST_ONLY, {"reason": "done"}),
     Endpoint("cancel", "post", "spaces/{scheduled}/cancel", HOST_ONLY),
+    Endpoint("start", "post", "spaces/{scheduled}/start", HOST_ONLY, None, _host_free_to_start),
+    Endpoint("ticketing-remove", "delete", "spaces/{scheduled}/ticketing", HOST_ONLY, None, _ticketed),
     Endpoint("hand-queue", "get", "spaces/{space}/hands", HOST_TEAM),
     Endpoint("hand-approve", "post", "spaces/{space}/hands/{hand}/approve", HOST_TEAM),
     Endpoint("hand-decline", "post", "spaces/{space}/hands/{hand}/decline", HOST_TEAM),
@@ -120,6 +132,7 @@ def state() -> dict[str, Any]:
         "audit": ModerationAction.objects.count(),
         "reports": Report.objects.count(),
         "notices": Notice.objects.count(),
+        "offers": sorted(TicketOffer.objects.values_list("space_id", "price_cents", "capacity")),
     }
 
 
