@@ -89,6 +89,7 @@ def main() -> None:
         sys.exit("livekit-server not found: run bin/services up livekit")
 
     app = AppServer()
+    app.open = True
     app.start()
     server = LiveKitServer(binary, webhook_url=f"{app.url}/webhooks/livekit")
     server.start()

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from accounts.models import User
-from rooms import services
+from rooms import livekit_client, services
 from rooms.models import Participant, Role, Space
 from tests.factories import HostFactory, UserFactory
+from tests.rooms.livekit_harness import Peer
 
 
 @pytest.fixture(autouse=True)
@@ -79,15 +80,75 @@ def livekit_stack() -> Iterator[tuple[Any, Any]]:
 
 
 @pytest.fixture
-def lk(livekit_stack: tuple[Any, Any], settings: Any) -> Any:
-    """Point the app at the private livekit-server for this test; returns the server."""
+def lk(livekit_stack: tuple[Any, Any], settings: Any) -> Iterator[Any]:
+    """Point the app at the private livekit-server for this test (webhooks on); yields the server."""
     from tests.rooms.livekit_harness import KEY, SECRET
 
-    server, _app = livekit_stack
+    server, app = livekit_stack
     server.thaw()
     settings.LIVEKIT_URL = server.ws_url
     settings.LIVEKIT_API_URL = server.http_url
     settings.LIVEKIT_API_KEY = KEY
     settings.LIVEKIT_API_SECRET = SECRET
     settings.LIVEKIT_API_TIMEOUT_S = 2
-    return server
+    app.open = True
+    yield server
+    server.thaw()
+    app.close_gate()
+
+
+@pytest.fixture
+def peers() -> Iterator[list[Peer]]:
+    made: list[Peer] = []
+    yield made
+    for peer in made:
+        peer.close()
+
+
+@pytest.fixture
+def world(lk, make_client, peers):
+    """A live Space whose host is connected and publishing a tone."""
+    host = HostFactory()
+    host_api = make_client(host)
+    space_id = host_api.post("/api/v1/spaces", {"title": "Audio"}, format="json").json()["id"]
+
+    def enter(user, api=None):
+        api = api or make_client(user)
+        creds = api.post(f"/api/v1/spaces/{space_id}/join").json()
+        peer = Peer(creds["livekit_url"], creds["token"], name=user.username)
+        peers.append(peer)
+        peer.connect()
+        return peer, api, creds
+
+    host_peer, _, host_creds = enter(host, host_api)
+    assert host_peer.publish_tone()
+
+    class World:
+        pass
+
+    w = World()
+    w.space_id, w.host, w.host_api, w.host_peer, w.host_identity = (
+        space_id,
+        host,
+        host_api,
+        host_peer,
+        host_creds["identity"],
+    )
+    w.room = Space.objects.get(pk=space_id).livekit_room
+    w.enter = enter
+    return w
+
+
+def remote(room, user):
+    return next(
+        (p for p in livekit_client.participants_list(room=room) if p.identity == livekit_client.identity_for(user.pk)),
+        None,
+    )
+
+
+class _Nobody:
+    can_publish = False
+    tracks = ()
+
+
+_nobody = _Nobody()

@@ -132,9 +132,34 @@ class AppServer:
 
         self.port = port or free_port()
         self.httpd = ThreadedWSGIServer(("127.0.0.1", self.port), QuietHandler, allow_reuse_address=True)
-        self.httpd.set_app(WSGIHandler())
+        self.django = WSGIHandler()
+        self.httpd.set_app(self._gated)
+        # Closed, the server answers 503 without touching the database: a test that empties the tables
+        # must not race a late webhook (TRUNCATE against an open transaction deadlocks).
+        self.open = False
+        self.in_flight = 0
+        self.lock = threading.Condition()
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def _gated(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with self.lock:
+            if not self.open:
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"closed"]
+            self.in_flight += 1
+        try:
+            return self.django(environ, start_response)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+                self.lock.notify_all()
+
+    def close_gate(self, timeout: float = 10) -> None:
+        """Stop taking requests and wait for those in progress to finish."""
+        with self.lock:
+            self.open = False
+            self.lock.wait_for(lambda: self.in_flight == 0, timeout)
 
     @property
     def url(self) -> str:

@@ -5,7 +5,6 @@ Participants are the Python realtime client; every change goes through the REST 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -14,59 +13,11 @@ from django.utils import timezone
 from moderation.models import SpaceBan
 from rooms import livekit_client, tasks
 from rooms.models import Participant, Space
-from tests.factories import HostFactory, UserFactory
-from tests.rooms.livekit_harness import Peer, wait_until
+from tests.factories import UserFactory
+from tests.rooms.conftest import _nobody, remote
+from tests.rooms.livekit_harness import wait_until
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def peers() -> Iterator[list[Peer]]:
-    made: list[Peer] = []
-    yield made
-    for peer in made:
-        peer.close()
-
-
-@pytest.fixture
-def world(lk, make_client, peers):
-    """A live Space whose host is connected and publishing a tone."""
-    host = HostFactory()
-    host_api = make_client(host)
-    space_id = host_api.post("/api/v1/spaces", {"title": "Audio"}, format="json").json()["id"]
-
-    def enter(user, api=None):
-        api = api or make_client(user)
-        creds = api.post(f"/api/v1/spaces/{space_id}/join").json()
-        peer = Peer(creds["livekit_url"], creds["token"], name=user.username)
-        peers.append(peer)
-        peer.connect()
-        return peer, api, creds
-
-    host_peer, _, host_creds = enter(host, host_api)
-    assert host_peer.publish_tone()
-
-    class World:
-        pass
-
-    w = World()
-    w.space_id, w.host, w.host_api, w.host_peer, w.host_identity = (
-        space_id,
-        host,
-        host_api,
-        host_peer,
-        host_creds["identity"],
-    )
-    w.room = Space.objects.get(pk=space_id).livekit_room
-    w.enter = enter
-    return w
-
-
-def remote(room, user):
-    return next(
-        (p for p in livekit_client.participants_list(room=room) if p.identity == livekit_client.identity_for(user.pk)),
-        None,
-    )
 
 
 def test_listener_hears_the_speaker(world):
@@ -181,7 +132,8 @@ def test_role_change_during_outage_is_kept_and_applied_when_back(world, lk, monk
     tasks.livekit_reconcile()  # what Celery beat runs every SPACES_LIVEKIT_RECONCILE_S
     assert wait_until(lambda: remote(world.room, speaker).tracks == ())
     assert not remote(world.room, speaker).can_publish
-    assert not Participant.objects.get(pk=row.pk).livekit_dirty
+    # converged: nothing left to apply (a late track webhook may repair once more on its own first)
+    assert wait_until(lambda: not Participant.objects.get(pk=row.pk).livekit_dirty, timeout=15)
 
 
 def test_reconcile_repairs_drift(world):
@@ -193,7 +145,8 @@ def test_reconcile_repairs_drift(world):
     SpaceBan.objects.create(space_id=world.space_id, user=intruder)
     assert remote(world.room, speaker).can_publish
     report = tasks.livekit_reconcile()
-    assert report["updated"] == 1 and report["removed"] == 1
+    # the intruder's own participant_joined webhook may already have had them removed (also correct)
+    assert report["updated"] == 1 and report["removed"] in (0, 1)
     assert wait_until(lambda: remote(world.room, speaker).tracks == ())
     assert not remote(world.room, speaker).can_publish
     assert intruder_peer.disconnected.wait(10)
@@ -211,11 +164,3 @@ def test_reconcile_repairs_presence(world, make_client):
     assert not Participant.objects.get(user=ghost).is_connected
     assert Participant.objects.get(user=world.host).is_connected
     assert Space.objects.get(pk=world.space_id).listener_count == 0
-
-
-class _Nobody:
-    can_publish = False
-    tracks = ()
-
-
-_nobody = _Nobody()
