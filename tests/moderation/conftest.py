@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from rooms.models import Participant, Role, Space, SpaceState
 from tests.factories import HostFactory, UserFactory
-from tests.realtime.conftest import rt_prefix, server_env, servers  # noqa: F401 (real servers for the socket tests)
-from tests.rooms.conftest import livekit_stack, lk, peers, world  # noqa: F401 (a private livekit-server with peers)
+from tests.rooms.conftest import lk, peers, world  # noqa: F401 (a live Space on a private livekit-server, with peers)
 
 
 @pytest.fixture(autouse=True)
@@ -93,3 +94,78 @@ def cast() -> Cast:
         staff=staff,
         outsider=UserFactory(),
     )
+
+
+# --- real servers, started for the one module that needs them and stopped after it ------------------
+# (tests/realtime and tests/rooms keep theirs for the whole session; importing those session fixtures
+# here would start a second set that idles until the session ends.)
+
+
+@pytest.fixture(scope="module")
+def servers(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any]]:
+    """``[uvicorn, daphne]`` on the test database and Redis, on a channel prefix of their own."""
+    from channels.layers import channel_layers
+    from django.conf import settings
+
+    from tests.conftest import require
+    from tests.realtime.conftest import _test_database_url, start_server, stop_server
+
+    is_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    require("PostgreSQL", os.environ.get("DATABASE_URL", "") if is_postgres else "", 5432)
+    require("Redis", settings.REDIS_URL, 6379)
+    prefix = f"mod-{uuid.uuid4().hex[:10]}"
+    saved = settings.SPACES_CHANNEL_PREFIX, settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix")
+    settings.SPACES_CHANNEL_PREFIX = prefix  # the test process publishes where the servers listen
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = prefix
+    channel_layers.backends.clear()
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=_test_database_url(),
+        SPACES_CHANNEL_PREFIX=prefix,
+        SPACES_DISABLE_THROTTLING="1",
+        SPACES_FAST_PASSWORD_HASHER="1",
+        DJANGO_SETTINGS_MODULE="spaces_project.settings",
+        LOG_LEVEL="WARNING",
+        CELERY_TASK_ALWAYS_EAGER="1",
+        LIVEKIT_ROOM_PREFIX=f"{prefix}-",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("SPACES_TEST_DB_NAME", None)
+    log_dir = tmp_path_factory.mktemp("mod-servers")
+    started: list[Any] = []
+    try:
+        for kind in ("uvicorn", "daphne"):
+            started.append(start_server(kind, env, log_dir))
+        yield started
+    finally:
+        for server in started:
+            stop_server(server)
+        settings.SPACES_CHANNEL_PREFIX = saved[0]
+        if saved[1] is None:
+            settings.CHANNEL_LAYERS["default"]["CONFIG"].pop("prefix", None)
+        else:
+            settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = saved[1]
+        channel_layers.backends.clear()
+
+
+@pytest.fixture(scope="module")
+def livekit_stack() -> Iterator[tuple[Any, Any]]:
+    """A private livekit-server (and the app server its webhooks reach) for one module."""
+    from tests.conftest import IN_CI
+    from tests.rooms.livekit_harness import AppServer, LiveKitServer, livekit_binary
+
+    binary = livekit_binary()
+    if binary is None:
+        message = "livekit-server binary not found (bin/services up livekit builds it)"
+        if IN_CI:
+            pytest.fail(f"CI=true: {message}", pytrace=False)
+        pytest.skip(message)
+    app = AppServer()
+    app.start()
+    server = LiveKitServer(binary, webhook_url=f"{app.url}/webhooks/livekit")
+    try:
+        server.start()
+        yield server, app
+    finally:
+        server.cleanup()
+        app.stop()
