@@ -343,3 +343,24 @@ def test_host_tools_on_ended_space(make_client, host, live_space, joined):
     services.space_end(space_id=live_space.pk, actor=host)
     err(make_client(host).post(url(live_space, f"/participants/{speaker.username}/mute")), 409, "space_not_live")
     err(make_client(host).post(url(live_space, "/mute-all")), 409, "space_not_live")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/spaces/99999999999999999999999",
+        "/api/v1/spaces/99999999999999999999999/participants",
+        "/api/v1/spaces/99999999999999999999999/hands",
+    ],
+)
+def test_out_of_range_ids_are_404(make_client, path):
+    err(make_client(UserFactory()).get(path), 404, "space_not_found")
+
+
+def test_out_of_range_invitation_id(make_client, live_space, joined):
+    user = joined()
+    err(
+        make_client(user).post(url(live_space, "/invitations/99999999999999999999999/accept")),
+        404,
+        "invitation_not_found",
+    )
