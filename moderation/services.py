@@ -270,6 +270,8 @@ def report_create(
     """
     if target_user is not None and target_user.pk == reporter.pk:
         raise CannotReportSelf()
+    if target_space is not None and target_space.host_id == reporter.pk:
+        raise CannotReportSelf("You cannot report your own Space.")
     open_reports = Report.objects.filter(reporter=reporter, status=ReportStatus.OPEN)
     if target_user is not None:
         existing = open_reports.filter(target_user=target_user).first()

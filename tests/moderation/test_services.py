@@ -216,6 +216,8 @@ def test_one_open_report_per_reporter_and_target(cast: Cast):
 def test_cannot_report_yourself(cast: Cast):
     with pytest.raises(CannotReportSelf):
         services.report_create(reporter=cast.listener, category="spam", target_user=cast.listener)
+    with pytest.raises(CannotReportSelf):
+        services.report_create(reporter=cast.host, category="spam", target_space=cast.space)
     assert not Report.objects.exists()
 
 
