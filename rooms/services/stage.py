@@ -29,6 +29,7 @@ from rooms.exceptions import (
 from rooms.models import HOST_TEAM, STAGE_ROLES, HandRaise, HandState, Invitation, InvitationState, Participant, Role
 from rooms.models import Space as SpaceModel
 from rooms.services._common import (
+    audit,
     emit_hosts,
     emit_room,
     emit_stage,
@@ -254,6 +255,7 @@ def cohost_add(*, space_id: int, actor: User, target: User) -> Participant | Inv
         return invitation_create(space_id=space_id, actor=actor, invitee=target, role=Role.COHOST)
     ensure_seat(space=space, role=Role.COHOST)
     participant_set_role(space=space, participant=participant, role=Role.COHOST)
+    audit(space=space, actor=actor, actor_role=Role.HOST, action="cohost_add", target=target)
     emit_stage(space=space)
     return participant
 
@@ -271,6 +273,7 @@ def cohost_remove(*, space_id: int, actor: User, target: User) -> Participant:
         participant_set_role(space=space, participant=participant, role=Role.SPEAKER)
     else:
         participant_set_role(space=space, participant=participant, role=Role.LISTENER)
+    audit(space=space, actor=actor, actor_role=Role.HOST, action="cohost_remove", target=target)
     emit_stage(space=space)
     return participant
 

@@ -1,6 +1,7 @@
 import pytest
 from django.db import transaction
 
+from moderation.models import ModerationAction
 from rooms import services
 from rooms.exceptions import (
     AlreadyCohost,
@@ -237,6 +238,8 @@ def test_only_host_makes_and_unmakes_cohosts(host, live_space, joined):
         services.cohost_remove(space_id=live_space.pk, actor=cohost, target=other_cohost)
     services.cohost_remove(space_id=live_space.pk, actor=host, target=other_cohost)
     assert participant(live_space, other_cohost).role == Role.SPEAKER
+    row = ModerationAction.objects.get()
+    assert (row.actor, row.action, row.target) == (host, "cohost_remove", other_cohost)
     with pytest.raises(NotCohost):
         services.cohost_remove(space_id=live_space.pk, actor=host, target=other_cohost)
     with pytest.raises(AlreadyCohost):
