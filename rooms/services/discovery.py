@@ -1,9 +1,10 @@
 """The room around the audio: reminders (RSVPs), reactions and messages to the host team.
 
-Reactions are not stored. Each accepted reaction is published once as a ``reaction`` room event without
-a ``seq`` (it changes no state a snapshot carries); every server process's hub adds up the reactions of a
-Space for ``REACTION_WINDOW_S`` and sends its sockets one ``reaction`` frame ``{counts: {emoji: n}}``, so
-a socket gets at most four reaction frames a second however big the room (``spaces_project/common/hub.py``).
+Reactions are not stored. Each accepted reaction is published once as a ``reaction`` room event with the
+Space's current ``seq`` (it takes no new one: it changes no state a snapshot carries). Every server
+process's hub adds up the reactions of a Space for ``REACTION_WINDOW_S`` and sends its sockets one
+``reaction`` frame ``{counts: {emoji: n}}``, so a socket gets at most four reaction frames a second however
+big the room (``spaces_project/common/hub.py``); this works with any number of server processes.
 Each user is rate-limited by the ``reaction`` throttle; on top of that a per-Space budget in the shared
 cache (``SPACES_REACTIONS_PER_SPACE_S`` a second, all processes together) bounds the Redis traffic of a
 huge room: reactions past the budget are accepted but not broadcast.
@@ -116,7 +117,7 @@ def reaction_send(*, space_id: int, user: User, emoji: str) -> bool:
     _check_present(space=space, user=user)
     if not _within_space_budget(space.pk):
         return False
-    publish_on_commit(type=REACTION, data={"emoji": emoji, "user_id": user.pk}, space_id=space.pk)
+    publish_on_commit(type=REACTION, data={"emoji": emoji, "user_id": user.pk}, space_id=space.pk, seq=space.seq)
     return True
 
 

@@ -17,6 +17,7 @@ from rooms import services
 from rooms.models import Participant, Role, Space
 from spaces_project.common import realtime
 from tests.factories import HostFactory, UserFactory
+from tests.realtime.conftest import rt_prefix, server_env, servers  # noqa: F401 - server fixtures for test_live_delivery
 
 
 @pytest.fixture(autouse=True)

@@ -38,7 +38,7 @@ def test_a_listener_reacts_and_the_room_is_told(space, listener, make_client, pu
     [event] = of_type(published, "reaction")
     assert event.audience == "room"
     assert event.space == space.pk
-    assert event.seq is None  # reactions change no state: no sequence number, no resync
+    assert event.seq == space.seq  # the current number: reactions change no state, they take none
     assert event.data == {"emoji": "🔥", "user_id": listener.pk}
 
 
