@@ -11,7 +11,10 @@ the same two cores, so decoding in every client would measure the clients, not t
 Bounded and self-stopping: stops at --max listeners, at the first step whose joins fail, or when the
 probes stop hearing audio; the server and every client are stopped at the end.
 
-    .venv/bin/python bench/livekit_capacity.py --speakers 1,3 --steps 0,25,50,100,150 --window 10
+    .venv/bin/python bench/livekit_capacity.py --speakers 1 --steps 0,25,50,100,150,200 --window 10
+    .venv/bin/python bench/livekit_capacity.py --speakers 3 --steps 0,25,50,100,150,200 --window 10
+
+(one configuration per run: the realtime client's native library is best given a fresh process)
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -106,7 +110,36 @@ async def connect(url: str, identity: str, *, publish: bool, probe: Probe | None
     return room
 
 
-async def run_config(server: LiveKitServer, speakers: int, steps: list[int], window: float) -> list[dict[str, Any]]:
+async def hold_listeners(url: str, prefix: str, count: int) -> None:
+    """Child process: connect ``count`` subscribe-only listeners, report, hold them until stdin closes."""
+    rooms: list[rtc.Room] = []
+    failed = 0
+    for i in range(count):
+        try:
+            rooms.append(await connect(url, f"{prefix}-{i}", publish=False))
+        except Exception:  # a join that fails is counted, not retried
+            failed += 1
+    print(f"READY {len(rooms)} {failed}", flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    try:
+        await asyncio.wait_for(reader.readline(), 900)
+    except TimeoutError:
+        pass
+    await asyncio.gather(*(r.disconnect() for r in rooms), return_exceptions=True)
+
+
+def spawn_listeners(url: str, prefix: str, count: int) -> subprocess.Popen[str]:
+    command = [sys.executable, __file__, "--listen", url, "--prefix", prefix, "--count", str(count)]
+    return subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+
+
+async def run_config(
+    server: LiveKitServer, speakers: int, steps: list[int], window: float, per_process: int
+) -> list[dict[str, Any]]:
     assert server.proc is not None
     pid = server.proc.pid
     lk = api.LiveKitAPI(server.http_url, KEY, SECRET)
@@ -115,6 +148,7 @@ async def run_config(server: LiveKitServer, speakers: int, steps: list[int], win
     tasks: list[asyncio.Task[None]] = []
     results: list[dict[str, Any]] = []
     probes: list[Probe] = []
+    children: list[subprocess.Popen[str]] = []
     try:
         for s in range(speakers):
             room = await connect(server.ws_url, f"speaker{s}", publish=True)
@@ -131,17 +165,12 @@ async def run_config(server: LiveKitServer, speakers: int, steps: list[int], win
         for target in steps:
             failed = 0
             while listeners < target:
-                batch = min(10, target - listeners)
-                got = await asyncio.gather(
-                    *(connect(server.ws_url, f"l{listeners + j}", publish=False) for j in range(batch)),
-                    return_exceptions=True,
-                )
-                for room_or_error in got:
-                    if isinstance(room_or_error, rtc.Room):
-                        rooms.append(room_or_error)
-                    else:
-                        failed += 1
+                batch = min(per_process, target - listeners)
+                children.append(spawn_listeners(server.ws_url, f"l{len(children)}", batch))
                 listeners += batch
+                line = await asyncio.to_thread(children[-1].stdout.readline) if children[-1].stdout else ""
+                parts = line.split()
+                failed += batch if len(parts) != 3 or parts[0] != "READY" else int(parts[2])
             await asyncio.sleep(3)  # subscriptions settle
             before = {k: dict(p.loud) for k, p in enumerate(probes)}
             cpu0, t0 = cpu_s(pid), time.monotonic()
@@ -164,9 +193,18 @@ async def run_config(server: LiveKitServer, speakers: int, steps: list[int], win
             }
             results.append(row)
             print(json.dumps(row), flush=True)
-            if failed or heard < window * 50:  # under half the 100 frames/s: audio is not really flowing
+            if not healthy(row, 50):  # joins failing, or under half the 100 frames/s: not really flowing
                 break
     finally:
+        for child in children:
+            if child.stdin is not None:
+                child.stdin.close()
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=10)
         for task in tasks:
             task.cancel()
         for probe in probes:
@@ -178,11 +216,16 @@ async def run_config(server: LiveKitServer, speakers: int, steps: list[int], win
     return results
 
 
+def healthy(row: dict[str, Any], window_frames: float) -> bool:
+    return not row["failed_joins"] and row["probe_loud_frames_per_s_min"] >= window_frames
+
+
 def per_listener(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Slope between the smallest and the largest step: cost of one more subscribed listener."""
-    if len(rows) < 2:
+    """Slope between the smallest and the largest healthy step: cost of one more subscribed listener."""
+    good = [r for r in rows if healthy(r, 95)]  # audio fully flowing at the probes
+    if len(good) < 2:
         return {}
-    a, b = rows[0], rows[-1]
+    a, b = good[0], good[-1]
     d = b["subscribed_listeners"] - a["subscribed_listeners"]
     return {
         "speakers": a["speakers"],
@@ -197,8 +240,15 @@ def main() -> None:
     parser.add_argument("--speakers", default="1,3")
     parser.add_argument("--steps", default="0,25,50,100,150")
     parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--per-process", type=int, default=25, help="listeners per client process")
     parser.add_argument("--json", default="")
+    parser.add_argument("--listen", default="", help=argparse.SUPPRESS)  # child mode
+    parser.add_argument("--prefix", default="l", help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.listen:
+        asyncio.run(hold_listeners(args.listen, args.prefix, args.count))
+        return
     binary = livekit_binary()
     if binary is None:
         sys.exit("livekit-server not found (bin/services up livekit builds it)")
@@ -208,7 +258,7 @@ def main() -> None:
         server = LiveKitServer(binary, "http://127.0.0.1:9/webhooks/livekit")  # webhooks go nowhere
         try:
             server.start()
-            rows = asyncio.run(run_config(server, speakers, steps, args.window))
+            rows = asyncio.run(run_config(server, speakers, steps, args.window, args.per_process))
         finally:
             server.cleanup()
         out["rows"].extend(rows)
