@@ -96,6 +96,21 @@ def _payload(*, space: Space, kind: str) -> dict[str, Any]:
     return data
 
 
+def _shut_out(space: Space) -> Any:
+    """Users the host blocked or banned since they set their reminder: they hear nothing more."""
+    from accounts.models import Block
+    from moderation.models import HostBan, SpaceBan
+
+    return (
+        Block.objects.filter(blocker_id=space.host_id)
+        .values_list("blocked_id", flat=True)
+        .union(
+            HostBan.objects.filter(host_id=space.host_id).values_list("user_id", flat=True),
+            SpaceBan.objects.filter(space_id=space.pk).values_list("user_id", flat=True),
+        )
+    )
+
+
 def reminders_notify(*, space_id: int, kind: str, key: str = "") -> int:
     """Notify every user with a reminder on the Space about ``kind``, once per ``(kind, key)``.
 
@@ -111,6 +126,7 @@ def reminders_notify(*, space_id: int, kind: str, key: str = "") -> int:
         user_ids = list(
             Reminder.objects.filter(space_id=space_id)
             .exclude(user_id__in=already)
+            .exclude(user_id__in=_shut_out(space))
             .order_by("user_id")
             .values_list("user_id", flat=True)
         )

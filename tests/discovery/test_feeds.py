@@ -359,3 +359,17 @@ def test_upcoming_drops_a_space_long_past_its_start(viewer, make_client):
     follow(viewer, host)
 
     assert upcoming(make_client(viewer)) == []
+
+
+def test_upcoming_requires_authentication(api_client):
+    response = api_client.get("/api/v1/spaces/upcoming")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_upcoming_rejects_a_forged_cursor(viewer, make_client):
+    response = make_client(viewer).get("/api/v1/spaces/upcoming?cursor=forged")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

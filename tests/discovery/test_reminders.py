@@ -294,3 +294,23 @@ def test_a_user_banned_from_the_space_cannot_set_a_reminder(viewer, make_client)
     assert response.status_code == 403
     assert response.json()["extra"] == {"scope": "space"}
     assert not Reminder.objects.exists()
+
+
+def test_users_blocked_or_banned_after_setting_a_reminder_are_not_notified(django_capture_on_commit_callbacks):
+    space, users = _reminded_space(4)
+    blocked, host_banned, space_banned, kept = users
+    account_services.block_create(blocker=space.host, blocked=blocked)
+    HostBan.objects.create(host=space.host, user=host_banned)
+    SpaceBan.objects.create(space=space, user=space_banned)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.space_start(space_id=space.pk, actor=space.host)
+
+    assert list(Notification.objects.filter(space=space).values_list("user_id", flat=True)) == [kept.pk]
+
+
+def test_notifications_require_authentication(api_client):
+    response = api_client.get("/api/v1/me/notifications")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
