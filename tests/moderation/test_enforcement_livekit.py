@@ -1,4 +1,8 @@
-"""Bans and suspensions disconnect people from the audio itself (a private livekit-server, real peers)."""
+"""Bans and suspensions disconnect people from the audio itself (a private livekit-server, real peers).
+
+The harness serves the app from a thread of this process, which needs a database with real concurrent
+connections: PostgreSQL (so the embedded SQLite run skips these).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from tests.rooms.livekit_harness import wait_until
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_ban_from_the_list_disconnects_from_livekit_and_refuses_rejoin(world):
+def test_ban_from_the_list_disconnects_from_livekit_and_refuses_rejoin(postgres_url, world):
     listener = UserFactory()
     peer, api, _ = world.enter(listener)
     response = world.host_api.post(
@@ -29,7 +33,7 @@ def test_ban_from_the_list_disconnects_from_livekit_and_refuses_rejoin(world):
     assert HostBan.objects.filter(host=world.host, user=listener).exists()
 
 
-def test_suspension_disconnects_a_listener_and_ends_the_hosts_room(world):
+def test_suspension_disconnects_a_listener_and_ends_the_hosts_room(postgres_url, world):
     listener = UserFactory()
     listener_peer, listener_api, _ = world.enter(listener)
     services.user_suspend(user_id=listener.pk, staff=None, reason="spam")
