@@ -31,11 +31,22 @@ UPCOMING_GRACE = timedelta(hours=1)
 BROWSE_STATES = (SpaceState.LIVE, SpaceState.SCHEDULED)
 
 
+@dataclass(frozen=True)
+class StageMember:
+    """A followed person on a live stage, as the live-now row names them."""
+
+    id: int
+    username: str
+    display_name: str
+    avatar_url: str
+    role: str
+
+
 @dataclass
 class LiveNowItem:
     space: Space
     followed_count: int
-    followed_on_stage: list[Participant] = field(default_factory=list)
+    followed_on_stage: list[StageMember] = field(default_factory=list)
 
 
 def _hidden_q(*, user: User, prefix: str = "") -> Q:
@@ -98,14 +109,14 @@ def live_now_for(*, user: User, limit: int = LIVE_NOW_LIMIT) -> list[LiveNowItem
     items = {sid: LiveNowItem(space=spaces[sid], followed_count=n) for sid, n in ranked if sid in spaces}
     people = (
         Participant.objects.filter(space_id__in=ids, role__in=STAGE_ROLES, user_id__in=_followed(user))
-        .select_related("user")
         .order_by("space_id", "created_at", "pk")
+        .values_list("space_id", "user_id", "user__username", "user__display_name", "user__avatar_url", "role")
     )
-    for p in people:
-        if p.space_id in items:
-            items[p.space_id].followed_on_stage.append(p)
+    for space_id, user_id, username, display_name, avatar_url, role in people:  # plain rows, no models
+        if space_id in items:
+            items[space_id].followed_on_stage.append(StageMember(user_id, username, display_name, avatar_url, role))
     for item in items.values():
-        item.followed_on_stage.sort(key=lambda p: -ROLE_RANK[Role(p.role)])
+        item.followed_on_stage.sort(key=lambda m: -ROLE_RANK[Role(m.role)])
     return [items[sid] for sid in ids if sid in items]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,7 +18,7 @@ from accounts.models import User
 from rooms import feeds, selectors
 from rooms.api.serializers import SpaceOutputSerializer
 from rooms.api.views import SpaceCreateView
-from rooms.models import HostMessage, Notification, Participant
+from rooms.models import HostMessage, Notification
 from rooms.services import discovery
 from spaces_project.common.pagination import CreatedCursorPagination
 
@@ -37,11 +38,11 @@ class BrowseInputSerializer(serializers.Serializer[dict[str, Any]]):
     q = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
 
-class StageBriefSerializer(serializers.Serializer[Participant]):
-    id = serializers.IntegerField(source="user.id")
-    username = serializers.CharField(source="user.username")
-    display_name = serializers.CharField(source="user.display_name")
-    avatar_url = serializers.CharField(source="user.avatar_url")
+class StageBriefSerializer(serializers.Serializer[dict[str, Any]]):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    display_name = serializers.CharField()
+    avatar_url = serializers.CharField()
     role = serializers.CharField()
 
 
@@ -57,16 +58,7 @@ class LiveNowOutputSerializer(SpaceOutputSerializer):
 
 
 def _live_now_item(space_data: dict[str, Any], item: feeds.LiveNowItem) -> dict[str, Any]:
-    on_stage = [
-        {
-            "id": p.user.pk,
-            "username": p.user.username,
-            "display_name": p.user.display_name,
-            "avatar_url": p.user.avatar_url,
-            "role": p.role,
-        }
-        for p in item.followed_on_stage
-    ]
+    on_stage = [asdict(member) for member in item.followed_on_stage]
     return {**space_data, "followed_on_stage": on_stage, "followed_count": item.followed_count}
 
 

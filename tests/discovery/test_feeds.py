@@ -172,7 +172,7 @@ def test_live_now_costs_four_queries_whatever_the_size(viewer, spaces, django_as
 
     with django_assert_num_queries(4):
         items = feeds.live_now_for(user=viewer)
-        names = [p.user.username for item in items for p in item.followed_on_stage]
+        names = [m.username for item in items for m in item.followed_on_stage]
 
     assert len(items) == spaces
     assert len(names) == 3 * spaces
