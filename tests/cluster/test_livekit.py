@@ -233,7 +233,9 @@ def test_stopped_livekit_node_new_joins_succeed_on_the_other_and_reconcile_repai
         assert can_publish(room, speaker.pk) is True
         # ... which the reconcile task, run by a cluster worker, repairs.
         queue = cluster.env.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
-        Celery(broker=cluster.redis_url).send_task("rooms.tasks.livekit_reconcile", queue=queue)
+        # set_as_current=False: a new app must not become the current app of the whole test process
+        # (shared_task would then send every later task to this broker instead of running it eagerly).
+        Celery(broker=cluster.redis_url, set_as_current=False).send_task("rooms.tasks.livekit_reconcile", queue=queue)
         assert wait_until(lambda: can_publish(room, speaker.pk) is False, timeout=30)
         info = remote(room, speaker.pk)
         assert info is not None and info.tracks == () and info.hidden
