@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from rooms import services
-from rooms.models import HandRaise, Invitation, Participant, Space, SpaceState
+from rooms.models import HandRaise, HostMessage, Invitation, Notification, Participant, Reminder, Space, SpaceState
 from spaces_project.common.exceptions import ApplicationError
 
 
@@ -69,3 +69,29 @@ class InvitationAdmin(admin.ModelAdmin[Invitation]):
     list_display = ["space", "inviter", "invitee", "role", "state", "created_at"]
     list_filter = ["state", "role"]
     raw_id_fields = ["space", "inviter", "invitee"]
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin[Reminder]):
+    list_display = ["id", "space", "user", "created_at"]
+    search_fields = ["space__title", "user__username"]
+    raw_id_fields = ["space", "user"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin[Notification]):
+    list_display = ["id", "user", "kind", "space", "created_at", "read_at"]
+    list_filter = ["kind"]
+    search_fields = ["user__username", "space__title"]
+    raw_id_fields = ["user", "space"]
+    readonly_fields = ["user", "kind", "space", "key", "data", "created_at"]
+
+
+@admin.register(HostMessage)
+class HostMessageAdmin(admin.ModelAdmin[HostMessage]):
+    """Messages to host teams, readable by staff reviewing a report."""
+
+    list_display = ["id", "space", "sender", "text", "created_at"]
+    search_fields = ["text", "sender__username", "space__title"]
+    raw_id_fields = ["space", "sender"]
+    readonly_fields = ["space", "sender", "text", "created_at"]
