@@ -49,14 +49,14 @@ class LiveNowItem:
     followed_on_stage: list[StageMember] = field(default_factory=list)
 
 
-def _hidden_q(*, user: User, prefix: str = "") -> Q:
-    """Spaces the viewer must not be shown: blocked either way, or banned (``prefix`` reaches the Space)."""
+def _hidden_q(*, user: User) -> Q:
+    """Spaces the viewer must not be shown: their host blocked them or was blocked by them, or a ban."""
     uid = user.pk
     return (
-        Q(**{f"{prefix}host_id__in": Block.objects.filter(blocked_id=uid).values("blocker_id")})
-        | Q(**{f"{prefix}host_id__in": Block.objects.filter(blocker_id=uid).values("blocked_id")})
-        | Q(**{f"{prefix}host_id__in": HostBan.objects.filter(user_id=uid).values("host_id")})
-        | Q(**{f"{prefix}id__in": SpaceBan.objects.filter(user_id=uid).values("space_id")})
+        Q(host_id__in=Block.objects.filter(blocked_id=uid).values("blocker_id"))
+        | Q(host_id__in=Block.objects.filter(blocker_id=uid).values("blocked_id"))
+        | Q(host_id__in=HostBan.objects.filter(user_id=uid).values("host_id"))
+        | Q(id__in=SpaceBan.objects.filter(user_id=uid).values("space_id"))
     )
 
 
