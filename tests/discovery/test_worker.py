@@ -1,0 +1,91 @@
+"""A real Celery worker (Redis broker, private queue) sends the reminders of a started Space, once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.db import connection
+
+from rooms import discovery_tasks, services
+from rooms.models import Notification, NotificationKind, Reminder
+from spaces_project.celery import app
+from tests.discovery.conftest import scheduled_space
+from tests.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def worker(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    queue = f"discovery-test-{uuid.uuid4().hex[:10]}"
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=urlunparse(urlparse(postgres_url)._replace(path="/" + connection.settings_dict["NAME"])),
+        CELERY_BROKER_URL=django_settings.CELERY_BROKER_URL,
+        CELERY_TASK_ALWAYS_EAGER="false",
+        CELERY_TASK_DEFAULT_QUEUE=queue,
+    )
+    log = (tmp_path / "worker.log").open("ab")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "celery"), "-A", "spaces_project", "worker", "-P", "solo", "-Q", queue,
+         "-n", f"{queue}@%h", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "INFO"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    default_queue = app.conf.task_default_queue
+    app.conf.task_always_eager = False
+    app.conf.task_default_queue = queue
+    try:
+        yield proc
+    finally:
+        app.conf.task_always_eager = True
+        app.conf.task_default_queue = default_queue
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+        client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+        client.delete(queue)
+        client.close()
+
+
+def wait_for_rows(expected: int, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    count = Notification.objects.count()
+    while count < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        count = Notification.objects.count()
+    return count
+
+
+def test_the_worker_notifies_reminded_users_once_even_when_the_task_is_sent_twice(worker):
+    space = scheduled_space(title="Worker show")
+    users = [UserFactory() for _ in range(5)]
+    Reminder.objects.bulk_create([Reminder(space=space, user=u) for u in users])
+    canary = scheduled_space(title="Canary")
+    Reminder.objects.create(space=canary, user=UserFactory())
+
+    services.space_start(space_id=space.pk, actor=space.host)  # hands the task to the worker on commit
+    discovery_tasks.reminders_notify.delay(space.pk, NotificationKind.SPACE_STARTED, "")  # a duplicate
+    # One solo worker takes tasks in order: once the canary's notice exists, the duplicate has run.
+    discovery_tasks.reminders_notify.delay(canary.pk, NotificationKind.SPACE_STARTED, "")
+
+    assert wait_for_rows(6) == 6
+    rows = Notification.objects.filter(space=space, kind=NotificationKind.SPACE_STARTED)
+    assert sorted(rows.values_list("user_id", flat=True)) == sorted(u.pk for u in users)
+    assert worker.poll() is None
