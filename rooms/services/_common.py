@@ -13,7 +13,7 @@ from accounts.models import User
 from moderation.models import ModerationAction
 from rooms import events
 from rooms.exceptions import SpaceNotFound, SpaceNotLive
-from rooms.models import STAGE_ROLES, Participant, Role, Space, SpaceState
+from rooms.models import Participant, Role, Space, SpaceState
 from spaces_project.common.realtime import Audience, publish_on_commit
 
 logger = logging.getLogger(__name__)
@@ -122,10 +122,6 @@ def livekit_close_room(*, space: Space) -> None:
 
     sid = space.pk
     _enqueue("livekit_room_delete", lambda: tasks.livekit_room_delete.delay(sid))
-
-
-def is_stage(role: str) -> bool:
-    return role in STAGE_ROLES
 
 
 def demote_to_listener_count_delta(*, participant: Participant) -> None:

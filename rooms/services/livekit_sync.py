@@ -69,6 +69,7 @@ def space_reconcile(*, space: Space, report: ReconcileReport) -> None:
     from rooms.services.presence import _mark_connected, _mark_disconnected
 
     room = space.livekit_room
+    started = timezone.now()
     remote = livekit_client.participants_list(room=room)
     rows = {p.user_id: p for p in Participant.objects.filter(space=space)}
     seen: set[int] = set()
@@ -97,9 +98,8 @@ def space_reconcile(*, space: Space, report: ReconcileReport) -> None:
             with transaction.atomic():
                 _mark_disconnected(space=space, participant=participant)
             report.marked_gone.append(user_id)
-    Participant.objects.filter(space=space, livekit_dirty=True, updated_at__lte=timezone.now()).update(
-        livekit_dirty=False
-    )
+    # Every row unchanged since this pass began now matches LiveKit; later changes keep their flag.
+    Participant.objects.filter(space=space, livekit_dirty=True, updated_at__lte=started).update(livekit_dirty=False)
 
 
 def livekit_reconcile() -> ReconcileReport:
