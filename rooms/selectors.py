@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Block, User
 from accounts.selectors import is_blocked
 from moderation.models import HostBan, SpaceBan
 from rooms.exceptions import Banned, BlockedByHost, NotHost, NotHostTeam, SpaceNotFound, SpaceNotLive
@@ -56,11 +56,36 @@ def access_space_for_join(*, space: Space, user: User) -> None:
         raise AccountSuspended()
     if user.pk == space.host_id:
         return
-    scope = ban_of(space=space, user_id=user.pk)
+    flags = getattr(space, "join_flags_for", None) == user.pk  # computed by space_get_for_join
+    if flags:
+        scope = "space" if space.banned_here else ("host" if space.banned_by_host else None)  # type: ignore[attr-defined]
+    else:
+        scope = ban_of(space=space, user_id=user.pk)
     if scope is not None:
         raise Banned(extra={"scope": scope})
-    if is_blocked(blocker_id=space.host_id, blocked_id=user.pk):
+    blocked = (
+        space.blocked_by_host  # type: ignore[attr-defined]
+        if flags
+        else is_blocked(blocker_id=space.host_id, blocked_id=user.pk)
+    )
+    if blocked:
         raise BlockedByHost()
+
+
+def space_get_for_join(*, space_id: int, user_id: int) -> Space | None:
+    """The Space with the caller's bans and the host's block computed in the same query (the join hot path)."""
+    space = (
+        Space.objects.filter(pk=space_id)
+        .annotate(
+            banned_here=Exists(SpaceBan.objects.filter(space_id=OuterRef("pk"), user_id=user_id)),
+            banned_by_host=Exists(HostBan.objects.filter(host_id=OuterRef("host_id"), user_id=user_id)),
+            blocked_by_host=Exists(Block.objects.filter(blocker_id=OuterRef("host_id"), blocked_id=user_id)),
+        )
+        .first()
+    )
+    if space is not None:
+        space.join_flags_for = user_id  # type: ignore[attr-defined]
+    return space
 
 
 def access_space_for_host(*, space: Space, user: User) -> None:

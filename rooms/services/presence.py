@@ -20,7 +20,7 @@ from accounts.models import User
 from rooms import livekit_client
 from rooms.exceptions import AudioUnavailable, SpaceFull, SpaceNotFound
 from rooms.models import HOST_TEAM, STAGE_ROLES, HandRaise, HandState, Participant, Role, Space, SpaceState
-from rooms.selectors import access_space_for_join, ban_of
+from rooms.selectors import access_space_for_join, ban_of, space_get_for_join
 from rooms.services._common import emit_stage, livekit_apply, livekit_disconnect, lock_space, participant_set_role
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def _start_absence_clock(*, space: Space) -> None:
 
 @transaction.atomic
 def _join_record(*, space_id: int, user: User) -> tuple[Space, Participant]:
-    space = Space.objects.filter(pk=space_id).first()
+    space = space_get_for_join(space_id=space_id, user_id=user.pk)
     if space is None:
         raise SpaceNotFound()
     access_space_for_join(space=space, user=user)
