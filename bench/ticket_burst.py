@@ -42,6 +42,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def tree_cpu_s(root: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -279,8 +302,12 @@ def main() -> int:
         runs = []
         for run in range(args.runs):
             space_id, tokens = seed(buyers=args.buyers, seats=args.seats, run=run)
+            cpu_before = tree_cpu_s(server.pid)
             healthz_per_s = asyncio.run(floor(base, args.buyers, args.concurrency))
+            healthz_cpu = tree_cpu_s(server.pid) - cpu_before
+            cpu_before = tree_cpu_s(server.pid)
             out = asyncio.run(burst(base, space_id, tokens, args.concurrency))
+            server_cpu = tree_cpu_s(server.pid) - cpu_before
             results = out["results"]
             latencies = [lat * 1000 for _, lat, _ in results]
             sold = [body for status, _, body in results if status == 201]
@@ -299,6 +326,9 @@ def main() -> int:
                     "run": run + 1,
                     "attempts_per_s": round(len(results) / out["wall"], 1),
                     "healthz_per_s": round(healthz_per_s, 1),
+                    # load-independent cost: CPU the server processes spent per purchase attempt
+                    "server_cpu_ms_per_attempt": round(server_cpu * 1000 / len(results), 2),
+                    "server_cpu_ms_per_healthz": round(healthz_cpu * 1000 / args.buyers, 2),
                     "wall_s": round(out["wall"], 3),
                     "sold": len(sold),
                     "sold_out_409": sum(1 for status, _, _ in results if status == 409),
@@ -322,6 +352,7 @@ def main() -> int:
             "concurrency": args.concurrency,
             "median_attempts_per_s": statistics.median(r["attempts_per_s"] for r in runs),
             "median_healthz_per_s": statistics.median(r["healthz_per_s"] for r in runs),
+            "median_server_cpu_ms_per_attempt": statistics.median(r["server_cpu_ms_per_attempt"] for r in runs),
             "median_p50_ms": statistics.median(r["p50_ms"] for r in runs),
             "median_p99_ms": statistics.median(r["p99_ms"] for r in runs),
             "max_oversold": max(r["oversold"] for r in runs),
