@@ -190,6 +190,7 @@ class Peer:
         self._source: rtc.AudioSource | None = None
         self.publication_sid: str | None = None
         self.closed = False
+        self._allowed = asyncio.Event()  # set (in the loop) when the server grants can_publish
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 20) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -202,8 +203,23 @@ class Peer:
         room = rtc.Room(loop=self.loop)
         room.on("track_subscribed", self._on_track)
         room.on("disconnected", lambda *_: self.disconnected.set())
+        room.on("participant_permissions_changed", self._on_permissions)
         await room.connect(self.url, self.token, options=rtc.RoomOptions(auto_subscribe=True))
         self.room = room
+
+    def _on_permissions(self, participant: Any, permissions: Any) -> None:
+        if self.room is not None and participant.identity == self.room.local_participant.identity:
+            if permissions.can_publish:
+                self._allowed.set()
+
+    def publish_when_allowed(self, timeout: float = 10) -> Any:
+        """Start waiting for the server's grant, then publish at once; returns a future (True if published)."""
+
+        async def go() -> bool:
+            await asyncio.wait_for(self._allowed.wait(), timeout)
+            return await self._publish(timeout)
+
+        return asyncio.run_coroutine_threadsafe(go(), self.loop)
 
     def _on_track(self, track: rtc.Track, publication: Any, participant: rtc.RemoteParticipant) -> None:
         if track.kind == rtc.TrackKind.KIND_AUDIO:
