@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from accounts.models import User
 from rooms.models import STAGE_ROLES, Invitation, InvitationState, Participant, Space
@@ -50,11 +50,32 @@ def ticket_exempt(*, user: User, space: Space) -> bool:
     ).exists()
 
 
+def ticket_annotations(*, user_id: int) -> dict[str, Exists]:
+    """Annotations for a Space query so that ``ticket_required_for`` needs no query of its own.
+
+    A hot path (``join``) adds ``**ticket_annotations(user_id=…)`` to its Space query and sets
+    ``space.ticket_flags_for = user_id``; for a free Space the ticket check then costs nothing.
+    """
+    return {
+        "ticketed": Exists(TicketOffer.objects.filter(space_id=OuterRef("pk"))),
+        "has_paid_ticket": Exists(
+            Ticket.objects.filter(space_id=OuterRef("pk"), buyer_id=user_id, status=TicketStatus.PAID)
+        ),
+    }
+
+
 def ticket_required_for(*, user: User, space: Space) -> bool:
     """Whether ``user`` must buy a ticket before joining ``space`` (the ``join``/websocket check)."""
-    if not TicketOffer.objects.filter(space_id=space.pk).exists():
+    annotated = getattr(space, "ticket_flags_for", None) == user.pk
+    ticketed = space.ticketed if annotated else TicketOffer.objects.filter(space_id=space.pk).exists()  # type: ignore[attr-defined]
+    if not ticketed:
         return False
-    if Ticket.objects.filter(space_id=space.pk, buyer=user, status=TicketStatus.PAID).exists():
+    paid = (
+        space.has_paid_ticket  # type: ignore[attr-defined]
+        if annotated
+        else Ticket.objects.filter(space_id=space.pk, buyer=user, status=TicketStatus.PAID).exists()
+    )
+    if paid:
         return False
     return not ticket_exempt(user=user, space=space)
 

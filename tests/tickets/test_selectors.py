@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from rooms.models import Invitation, InvitationState, Participant, Role
+from rooms.models import Invitation, InvitationState, Participant, Role, Space
 from tests.factories import UserFactory
 from tests.tickets.conftest import make_paid_ticket, make_ticketed_space
 from tickets.exceptions import TicketRequired
 from tickets.models import Ticket, TicketOffer, TicketStatus
-from tickets.selectors import access_ticket_for_join, ticket_required_for
+from tickets.selectors import access_ticket_for_join, ticket_annotations, ticket_required_for
 
 pytestmark = pytest.mark.django_db
 
@@ -67,3 +67,34 @@ def test_a_free_space_needs_no_ticket():
 def test_ticket_beat_jobs_are_scheduled():
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {"tickets.tasks.ticket_holds_expire", "tickets.tasks.payouts_process_due"} <= tasks
+
+
+def annotated(space, user):
+    found = Space.objects.annotate(**ticket_annotations(user_id=user.pk)).get(pk=space.pk)
+    found.ticket_flags_for = user.pk
+    return found
+
+
+def test_annotated_space_admits_a_ticket_holder_without_a_query(django_assert_num_queries):
+    space = make_ticketed_space()
+    buyer = make_paid_ticket(space=space).buyer
+    found = annotated(space, buyer)
+    with django_assert_num_queries(0):
+        assert ticket_required_for(user=buyer, space=found) is False
+
+
+def test_annotated_space_reads_only_the_exemptions(django_assert_num_queries):
+    space = make_ticketed_space()
+    user = UserFactory()
+    found = annotated(space, user)
+    with django_assert_num_queries(2):  # on stage? invited?
+        assert ticket_required_for(user=user, space=found) is True
+
+
+def test_annotated_free_space_costs_no_query(django_assert_num_queries):
+    space = make_ticketed_space()
+    TicketOffer.objects.filter(space=space).delete()
+    user = UserFactory()
+    found = annotated(space, user)
+    with django_assert_num_queries(0):
+        assert ticket_required_for(user=user, space=found) is False
