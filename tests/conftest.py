@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -93,6 +95,17 @@ def _clear_cache() -> None:
         client.close()
     else:
         cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _livekit_for_tests(settings: Any) -> None:
+    """A private LiveKit room prefix per test; without a configured LiveKit (the embedded SQLite run),
+    test keys so that join can mint tokens — server calls then fail fast and are logged, the database
+    staying the truth. Tests that need the real server ask for ``livekit_url``."""
+    settings.LIVEKIT_ROOM_PREFIX = f"t{uuid.uuid4().hex[:8]}-"
+    if not settings.LIVEKIT_API_KEY:
+        settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = "test-key", "test-secret-" + "x" * 32
+        settings.LIVEKIT_URL, settings.LIVEKIT_API_URL = "ws://127.0.0.1:9", "http://127.0.0.1:9"
 
 
 @pytest.fixture(autouse=True)

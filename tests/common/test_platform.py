@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import urllib.request
 
@@ -18,7 +19,10 @@ def test_healthz(client):
 
 
 @pytest.mark.django_db
-def test_readyz_ok_with_configured_services(client):
+def test_readyz_ok_with_configured_services(client, settings):
+    # The test harness points an unconfigured LiveKit at a dead port; readiness must see the real config.
+    settings.LIVEKIT_URL = os.environ.get("LIVEKIT_URL", "")
+    settings.LIVEKIT_API_URL = os.environ.get("LIVEKIT_API_URL", "")
     response = client.get("/readyz")
     assert response.status_code == 200, response.json()
     assert response.json()["checks"]["database"] == "ok"

@@ -20,6 +20,12 @@ from tests.rooms.livekit_harness import wait_until
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def _needs_postgres(postgres_url: str) -> None:
+    """A live server thread and the test both write while LiveKit webhooks arrive: SQLite's single
+    writer lock makes that flaky, so these run on PostgreSQL (and fail in CI without it)."""
+
+
 def test_listener_hears_the_speaker(world):
     listener = UserFactory()
     peer, _, creds = world.enter(listener)
