@@ -124,6 +124,18 @@ def cpu_s(pid: int) -> float:
 
 
 EXTRA_ENV: dict[str, str] = {}
+API_TIMEOUT_S = 30.0
+
+
+def wait_idle(pid: int, limit_s: float = 120.0) -> None:
+    """Wait (bounded) until the server spends under 5 % of a core for half a second."""
+    time.sleep(0.5)
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = cpu_s(pid)
+        time.sleep(0.5)
+        if cpu_s(pid) - before < 0.025:
+            return
 
 
 def start_server(kind: str, transport: str, db_name: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -215,7 +227,7 @@ def run_one(kind: str, transport: str, n: int, events: int, burst: int, db_name:
         headers = {"Authorization": f"Token {world['host_token']}"}
         sent: dict[int, tuple[float, float]] = {}
         cpu_per_event: list[float] = []
-        with httpx.Client(timeout=30, trust_env=False) as http:
+        with httpx.Client(timeout=API_TIMEOUT_S, trust_env=False) as http:
             from rooms.models import Space
 
             for _ in range(events):
@@ -226,14 +238,14 @@ def run_one(kind: str, transport: str, n: int, events: int, burst: int, db_name:
                 t1 = time.monotonic()
                 response.raise_for_status()
                 sent[seq_next] = (t0, t1)
-                time.sleep(max(1.5, n / 4000))  # every socket has it long before this
+                wait_idle(server.pid)  # the event is delivered everywhere once the server idles again
                 cpu_per_event.append(cpu_s(server.pid) - cpu0)
             # Burst: back-to-back API calls; delivered frames per second over the whole burst.
             burst_start_seq = Space.objects.values_list("seq", flat=True).get(pk=world["space"]) + 1
             b0 = time.monotonic()
             for _ in range(burst):
                 http.post(url, headers=headers).raise_for_status()
-            time.sleep(max(3.0, n * burst / 50_000))
+            wait_idle(server.pid, limit_s=300)
         client.stdin.write("DONE\n")
         client.stdin.flush()
         client.wait(timeout=120)
@@ -262,7 +274,8 @@ def run_one(kind: str, transport: str, n: int, events: int, burst: int, db_name:
         )
     burst_times = [t for s, ts in arrivals.items() if s >= burst_start_seq for t in ts]
     burst_rate = len(burst_times) / (max(burst_times) - b0) if burst_times else 0.0
-    complete = [r for r in rounds if r["reached"] == connected]
+    # A round counts when (nearly) every connected socket got the event; "reached" says how many did.
+    complete = [r for r in rounds if r["reached"] >= 0.99 * connected]
 
     def med(key: str) -> float | None:
         values = [r[key] for r in complete if r[key] is not None]
@@ -278,6 +291,8 @@ def run_one(kind: str, transport: str, n: int, events: int, burst: int, db_name:
         "kb_per_idle_socket": round((rss_idle - rss_before) / max(1, connected), 1),
         "rounds": rounds,
         "complete_rounds": len(complete),
+        "min_reached": min((r["reached"] for r in rounds), default=0),
+        "closed_by_server": data["closed"],
         "first_ms": med("first_ms"),
         "median_ms": med("median_ms"),
         "p99_ms": med("p99_ms"),
@@ -286,6 +301,7 @@ def run_one(kind: str, transport: str, n: int, events: int, burst: int, db_name:
         "cpu_ms_per_event": round(statistics.median(cpu_per_event) * 1000, 1),
         "burst_frames_per_s": round(burst_rate),
         "burst_frames": len(burst_times),
+        "loadavg_1m": round(os.getloadavg()[0], 1),  # the machine is shared: say how busy it was
     }
 
 
@@ -300,9 +316,12 @@ def main() -> None:
     parser.add_argument("--json", default="", help="write the results here too")
     parser.add_argument("--workdir", default="", help="parent of the run's scratch dir (logs, arrivals)")
     parser.add_argument("--keep", action="store_true", help="copy the server logs to --workdir")
+    parser.add_argument("--api-timeout", type=float, default=30.0, help="seconds; the stock path needs more")
     parser.add_argument("--server-env", action="append", default=[], help="KEY=VALUE for the server process")
     args = parser.parse_args()
     EXTRA_ENV.update(kv.split("=", 1) for kv in args.server_env)
+    global API_TIMEOUT_S
+    API_TIMEOUT_S = args.api_timeout
     if not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("needs REDIS_URL and a PostgreSQL DATABASE_URL (set -a; . .services/env; set +a)")
     raise_nofile()  # inherited by the server and client processes
