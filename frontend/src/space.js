@@ -232,6 +232,41 @@ async function join() {
   }
 }
 
+// Tickets: the server holds a seat and returns a PaymentIntent's client secret. With a publishable key
+// configured, Stripe.js (which Stripe serves only from its own origin) collects the card; either way
+// the ticket becomes valid only on Stripe's signed webhook, so the page waits for that and then joins.
+async function buyTicket() {
+  const res = await api("POST", `/spaces/${spaceId}/tickets`);
+  const ticket = res.ticket;
+  const until = ticket.hold_expires_at ? new Date(ticket.hold_expires_at).toLocaleTimeString() : "";
+  $("ticket-btn").hidden = true;
+  banner(`Seat held${until ? " until " + until : ""}: complete the payment of $${(ticket.price_cents / 100).toFixed(2)}.`);
+  const key = document.body.dataset.stripeKey;
+  if (key && window.Stripe && res.payment && res.payment.client_secret) {
+    const stripe = window.Stripe(key);
+    const elements = stripe.elements({ clientSecret: res.payment.client_secret });
+    const box = document.createElement("div"); box.id = "payment-element"; $("join-panel").after(box);
+    elements.create("payment").mount(box);
+    const pay = document.createElement("button"); pay.className = "btn btn-primary"; pay.textContent = "Pay";
+    box.after(pay);
+    pay.addEventListener("click", async () => {
+      const { error } = await stripe.confirmPayment({ elements, redirect: "if_required" });
+      if (error) toast(error.message);
+    });
+  }
+  waitForTicket(ticket.id);
+}
+
+async function waitForTicket(ticketId) {
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const data = await api("GET", "/me/tickets").catch(() => null);
+    const mine = data && (data.results || data).find((t) => t.id === ticketId);
+    if (mine && mine.status === "paid") { banner(""); toast("Ticket confirmed"); await join(); return; }
+    if (mine && ["expired", "canceled", "refunded"].includes(mine.status)) { banner(`Your seat hold ${mine.status}.`); $("ticket-btn").hidden = false; return; }
+  }
+}
+
 function floatReactions(d) {
   const host = $("reaction-float");
   const counts = d.counts || (d.emoji ? { [d.emoji]: d.count || 1 } : {});
@@ -260,11 +295,7 @@ function wire() {
   $("join-btn").addEventListener("click", join);
   $("ticket-btn").addEventListener("click", async (e) => {
     e.preventDefault();
-    await act(async () => {
-      const res = await api("POST", `/spaces/${spaceId}/tickets`);
-      if (res.checkout_url) window.location.href = res.checkout_url;
-      else toast("Seat held — complete the payment to join.");
-    });
+    await act(buyTicket);
   });
   $("hand-btn").addEventListener("click", () => act(async () => {
     await api(state.handUp ? "DELETE" : "POST", `/spaces/${spaceId}/hand`);
@@ -312,13 +343,37 @@ function wire() {
   });
 }
 
+function showScheduled(space) {
+  $("scheduled-panel").hidden = false;
+  const isHost = space.host && space.host.id === me.id;
+  $("start-btn").hidden = !isHost;
+  $("remind-btn").hidden = isHost;
+  let reminded = !!space.reminded;
+  const render = () => {
+    $("remind-btn").textContent = reminded ? "🔔 Reminder set — cancel" : "🔔 Remind me";
+    $("remind-btn").setAttribute("aria-pressed", String(reminded));
+  };
+  render();
+  $("remind-btn").addEventListener("click", () => act(async () => {
+    await api(reminded ? "DELETE" : "POST", `/spaces/${spaceId}/reminder`);
+    reminded = !reminded; render();
+  }, null));
+  $("start-btn").addEventListener("click", () => act(async () => {
+    await api("POST", `/spaces/${spaceId}/start`); window.location.reload();
+  }));
+}
+
 async function init() {
   wire();
   try {
     const space = await api("GET", `/spaces/${spaceId}`);
     state.spaceState = space.state;
     if (space.state === "ended" || space.state === "canceled") banner(`This Space has ${space.state}.`);
-    else if (space.state === "scheduled") banner("This Space hasn't started yet.");
+    else if (space.state === "scheduled") {
+      const when = space.scheduled_start ? ` It starts ${new Date(space.scheduled_start).toLocaleString()}.` : "";
+      banner(`This Space hasn't started yet.${when}`);
+      showScheduled(space);
+    }
   } catch (err) { banner(explain(err)); }
   renderControls();
   setInterval(renderQueue, 5000);

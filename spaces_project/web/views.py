@@ -3,6 +3,7 @@ these views only render shells (and the public share page, which must work witho
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -50,7 +51,8 @@ def create_page(request: HttpRequest) -> HttpResponse:
 @ensure_csrf_cookie
 def space_page(request: HttpRequest, space_id: int) -> HttpResponse:
     space = get_object_or_404(Space.objects.select_related("host"), pk=space_id)
-    return render(request, "web/space.html", {"page": "space", "space": space})
+    context = {"page": "space", "space": space, "stripe_key": settings.STRIPE_PUBLISHABLE_KEY}
+    return render(request, "web/space.html", context)
 
 
 @login_required
