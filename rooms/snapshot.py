@@ -20,6 +20,7 @@ from rooms.models import HOST_TEAM, HandRaise, HandState, Invitation, Invitation
 from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
 from spaces_project.common.hub import now_iso
+from tickets.selectors import access_ticket_for_join
 
 # Refusal codes of the websocket: the error code of the access check → the close code (docs/protocol.md).
 CLOSE_CODES: dict[str, int] = {
@@ -65,6 +66,8 @@ def space_for_socket(*, space_id: int, user: User) -> Space:
     if space.state in (SpaceState.ENDED, SpaceState.CANCELED):
         raise SpaceEnded()
     selectors.access_space_for_join(space=space, user=user)
+    # Holding a ticket is part of the join rules (SPEC 2.4); hosts, co-hosts and speakers are exempt.
+    access_ticket_for_join(user=user, space=space)
     return space
 
 

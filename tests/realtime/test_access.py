@@ -62,6 +62,24 @@ def test_refused_user_gets_its_code(
         assert _refusal(server, space.pk, token_for(user)) == (code, reason)
 
 
+def test_ticketed_space_refuses_a_listener_without_ticket_with_4402(servers: list[Server]) -> None:
+    from tickets.models import TicketOffer
+
+    space = live_space()
+    TicketOffer.objects.create(space=space, price_cents=500, capacity=10)
+    listener, host_token = UserFactory(), token_for(space.host)
+
+    async def host_connects(server: Server) -> str:
+        ws = await open_ws(server.ws(space.pk), host_token)
+        frame = await recv(ws)
+        await ws.close()
+        return str(frame["type"])
+
+    for server in servers:
+        assert _refusal(server, space.pk, token_for(listener)) == (4402, "ticket_required")
+        assert asyncio.run(host_connects(server)) == "snapshot"  # the host needs no ticket
+
+
 def test_anonymous_and_bad_token_get_4401(servers: list[Server]) -> None:
     space = live_space()
     for server in servers:
