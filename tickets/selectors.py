@@ -81,6 +81,12 @@ def ticket_required_for(*, user: User, space: Space) -> bool:
 
 
 def access_ticket_for_join(*, user: User, space: Space) -> None:
-    """Raise ``ticket_required`` (402) unless ``user`` may join ``space`` as far as tickets go."""
+    """Raise ``ticket_required`` (402) unless ``user`` may join ``space`` as far as tickets go.
+
+    Remembers a pass on the Space object, so entry points that reach it twice pay once.
+    """
+    if getattr(space, "ticket_access_ok_for", None) == user.pk:
+        return
     if ticket_required_for(user=user, space=space):
         raise TicketRequired(extra={"space": space.pk})
+    space.ticket_access_ok_for = user.pk  # type: ignore[attr-defined]

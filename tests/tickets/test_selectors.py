@@ -98,3 +98,11 @@ def test_annotated_free_space_costs_no_query(django_assert_num_queries):
     found = annotated(space, user)
     with django_assert_num_queries(0):
         assert ticket_required_for(user=user, space=found) is False
+
+
+def test_a_second_check_on_the_same_space_costs_nothing(django_assert_num_queries):
+    space = make_ticketed_space()
+    buyer = make_paid_ticket(space=space).buyer
+    access_ticket_for_join(user=buyer, space=space)
+    with django_assert_num_queries(0):
+        access_ticket_for_join(user=buyer, space=space)
