@@ -70,21 +70,29 @@ def access_space_for_join(*, space: Space, user: User) -> None:
     )
     if blocked:
         raise BlockedByHost()
+    # Ticketed Spaces (tickets app): a paid ticket unless co-host or invited speaker (402 ticket_required).
+    from tickets.selectors import access_ticket_for_join
+
+    access_ticket_for_join(user=user, space=space)
 
 
 def space_get_for_join(*, space_id: int, user_id: int) -> Space | None:
     """The Space with the caller's bans and the host's block computed in the same query (the join hot path)."""
+    from tickets.selectors import ticket_annotations
+
     space = (
         Space.objects.filter(pk=space_id)
         .annotate(
             banned_here=Exists(SpaceBan.objects.filter(space_id=OuterRef("pk"), user_id=user_id)),
             banned_by_host=Exists(HostBan.objects.filter(host_id=OuterRef("host_id"), user_id=user_id)),
             blocked_by_host=Exists(Block.objects.filter(blocker_id=OuterRef("host_id"), blocked_id=user_id)),
+            **ticket_annotations(user_id=user_id),  # tickets app: is it ticketed, has the caller paid
         )
         .first()
     )
     if space is not None:
         space.join_flags_for = user_id  # type: ignore[attr-defined]
+        space.ticket_flags_for = user_id  # type: ignore[attr-defined]
     return space
 
 

@@ -160,6 +160,10 @@ def space_update(*, space_id: int, actor: User, **fields: Any) -> Space:
         emit_room(space=space, type=events.SPACE_UPDATED, data=data)
         if "scheduled_start" in changed:
             reminders_notify_on_commit(space_id=space.pk, kind=NotificationKind.SPACE_RESCHEDULED, key=str(space.seq))
+            # Ticketed Spaces (tickets app): tickets are kept; tell their holders the new time.
+            from tickets.services import space_rescheduled_notify_holders
+
+            space_rescheduled_notify_holders(space_id=space.pk, scheduled_start=data["scheduled_start"])
     return space
 
 
@@ -229,6 +233,10 @@ def space_cancel(*, space_id: int, actor: User) -> Space:
     _close(space=space, state=SpaceState.CANCELED)
     emit_room(space=space, type=events.SPACE_ENDED, data={"reason": "canceled", "ended_at": now_iso(space.ended_at)})
     reminders_notify_on_commit(space_id=space.pk, kind=NotificationKind.SPACE_CANCELED)
+    # Ticketed Spaces (tickets app): refund every paid ticket (Celery, on commit, idempotent).
+    from tickets.services import space_canceled_refund_all
+
+    space_canceled_refund_all(space_id=space.pk)
     return space
 
 
