@@ -157,7 +157,9 @@ def test_worker_killed_mid_role_change_the_change_applies_once_on_another_worker
     assert can_publish(room, listener.pk) is False
     assert Participant.objects.get(space_id=space_id, user=listener).livekit_dirty
 
-    # Another worker picks the unacknowledged task up (acks_late) once its visibility timeout passes.
+    # Another worker picks the unacknowledged task up (acks_late) once its visibility timeout has
+    # passed: a starting worker sweeps for such tasks at once, a running one only every ~100 s (kombu).
+    time.sleep(float(cluster.env["CELERY_VISIBILITY_TIMEOUT_S"]) + 1)
     cluster.run("start", "worker1")
     cluster.run("start", "worker2")
     assert wait_until(lambda: can_publish(room, listener.pk) is True, timeout=40)
