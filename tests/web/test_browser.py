@@ -183,3 +183,33 @@ def test_pages_render_in_a_real_browser(web_server: Server, browser: Any) -> Non
     page.wait_for_selector("#eligibility:not([hidden])")
     assert "600 followers" in page.inner_text("#eligibility")
     shot(page, "create-not-eligible")
+
+
+def test_buying_a_ticket_then_joining(web_server: Server, browser: Any, stripe_mock_url: str) -> None:
+    import httpx
+
+    from tests.tickets.conftest import make_host, make_ticketed_space, payment_succeeded, sign
+    from tickets.models import Ticket
+
+    space = off_loop(lambda: make_ticketed_space(host=make_host(), price_cents=1500, state="live"))
+    buyer = off_loop(lambda: UserFactory(username="payer"))
+    page = log_in(browser, web_server, "payer")
+    page.goto(f"{web_server.http}/spaces/{space.pk}")
+    page.click("#join-btn")
+    page.wait_for_function("document.getElementById('banner').textContent.includes('ticketed')")
+    page.click("#ticket-btn")
+    page.wait_for_function("document.getElementById('banner').textContent.includes('Seat held')")
+    shot(page, "ticket-held")
+
+    ticket = off_loop(lambda: Ticket.objects.get(space=space, buyer=buyer))
+    assert ticket.status == "held"
+    payload = __import__("json").dumps(payment_succeeded(ticket))
+    secret = os.environ["STRIPE_WEBHOOK_SECRET"]
+    response = httpx.post(
+        f"{web_server.http}/webhooks/stripe",
+        content=payload,
+        headers={"Content-Type": "application/json", "Stripe-Signature": sign(payload, secret)},
+    )
+    assert response.status_code == 200, response.text
+    page.wait_for_function("document.getElementById('conn-status').textContent === 'Connected'", timeout=20000)
+    assert off_loop(lambda: Ticket.objects.get(pk=ticket.pk).status) == "paid"
