@@ -469,7 +469,8 @@ class Hub:
                 confirmed = self._confirmed.get(channel.decode())
                 if confirmed is not None and not confirmed.done():
                     confirmed.set_result(None)
-            elif kind != "message":
+                continue  # a confirmation carries the subscription count, not an event
+            if kind != "message":
                 continue
             try:
                 if channel.startswith(space_prefix):
