@@ -135,8 +135,9 @@ def test_killed_web_process_clients_reconnect_through_the_balancer_to_the_same_s
     raises=TimeoutError,
     reason=(
         "Since 0cd7a04 (personal events through the hub), about 1 run in 3 a socket gets no resync snapshot "
-        "within 20 s of the Redis restart; the web log shows realtime.dispatch_failed on the re-subscribe "
-        "confirmations. Passed in all 4 runs against the hub before it. Kept running so it shows when fixed."
+        "within 20 s of the Redis restart (the re-subscribe confirmations were also dispatched as events, fixed "
+        "since; suspected cause: redis-py reconnects a dropped pub/sub connection silently on the next read, so "
+        "the hub never learns it must resync). Passed in all 4 runs against the hub before 0cd7a04."
     ),
 )
 def test_redis_restart_resyncs_every_socket_and_loses_no_role_change_or_ban(cluster: Cluster) -> None:
