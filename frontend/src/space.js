@@ -379,5 +379,6 @@ async function init() {
   setInterval(renderQueue, 5000);
 }
 
-window.SpacesPage = { state, join, resync };
+// For tests and debugging: drop the socket as a network failure would (the page must recover by itself).
+window.SpacesPage = { state, join, resync, dropSocket: () => ws && ws.close() };
 init();

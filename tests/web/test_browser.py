@@ -165,6 +165,27 @@ def test_raise_hand_approve_speak_move_back_and_remove(web_server: Server, brows
     listener_page.wait_for_function("document.getElementById('banner').textContent.includes('cannot rejoin')")
 
 
+def test_space_page_recovers_a_dropped_connection_without_reload(web_server: Server, browser: Any) -> None:
+    from rooms.models import Participant, Role
+    from rooms.services import participant_mute
+
+    host = off_loop(lambda: HostFactory(username="hosty"))
+    speaker = off_loop(lambda: UserFactory(username="sam", display_name="Sam"))
+    space = off_loop(lambda: space_create(host=host, title="Reconnect test"))
+    page = log_in(browser, web_server, "sam")
+    join_space(page, web_server, space)
+    off_loop(lambda: Participant.objects.filter(space=space, user=speaker).update(role=Role.SPEAKER))
+    page.evaluate("window.SpacesPage.resync()")
+    page.wait_for_selector('#stage li[data-user="sam"] .muted-icon[aria-label="unmuted"]')
+
+    page.evaluate("window.SpacesPage.dropSocket()")
+    # While the socket is down, the host mutes the speaker: the page learns it from the resync snapshot.
+    off_loop(lambda: participant_mute(space_id=space.pk, actor=host, user_id=speaker.pk))
+    page.wait_for_function("document.getElementById('conn-status').textContent === 'Connected'")
+    page.wait_for_selector('#stage li[data-user="sam"] .muted-icon[aria-label="muted"]', timeout=15000)
+    assert page.evaluate("window.location.pathname") == f"/spaces/{space.pk}"
+
+
 def test_pages_render_in_a_real_browser(web_server: Server, browser: Any) -> None:
     off_loop(lambda: UserFactory(username="newbie"))
     context = browser.new_context(viewport={"width": 390, "height": 844})  # phone-sized
