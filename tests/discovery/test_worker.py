@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import pytest
-import redis
-from django.conf import settings as django_settings
-from django.db import connection
 
 from rooms import discovery_tasks, services
 from rooms.models import Notification, NotificationKind, Reminder
-from spaces_project.celery import app
+from tests.celery_worker import celery_worker
 from tests.discovery.conftest import scheduled_space
 from tests.factories import UserFactory
 
@@ -30,38 +22,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def worker(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    queue = f"discovery-test-{uuid.uuid4().hex[:10]}"
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=urlunparse(urlparse(postgres_url)._replace(path="/" + connection.settings_dict["NAME"])),
-        CELERY_BROKER_URL=django_settings.CELERY_BROKER_URL,
-        CELERY_TASK_ALWAYS_EAGER="false",
-        CELERY_TASK_DEFAULT_QUEUE=queue,
-    )
-    log = (tmp_path / "worker.log").open("ab")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "celery"), "-A", "spaces_project", "worker", "-P", "solo", "-Q", queue,
-         "-n", f"{queue}@%h", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    default_queue = app.conf.task_default_queue
-    app.conf.task_always_eager = False
-    app.conf.task_default_queue = queue
-    try:
+    with celery_worker(postgres_url=postgres_url, log_dir=tmp_path, name="discovery-test") as proc:
         yield proc
-    finally:
-        app.conf.task_always_eager = True
-        app.conf.task_default_queue = default_queue
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-        client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-        client.delete(queue)
-        client.close()
 
 
 def wait_for_rows(expected: int, timeout: float = 60.0) -> int:

@@ -3,23 +3,15 @@ and retries them through an outage until LiveKit answers again."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import pytest
-import redis
-from django.conf import settings as django_settings
-from django.db import connection
 
 from rooms import livekit_client
 from rooms.models import Participant
-from spaces_project.celery import app
+from tests.celery_worker import celery_worker
 from tests.factories import UserFactory
 from tests.rooms.conftest import _nobody, remote
 from tests.rooms.livekit_harness import KEY, SECRET, wait_until
@@ -31,45 +23,20 @@ pytestmark = [pytest.mark.livekit, pytest.mark.redis, pytest.mark.slow, pytest.m
 
 @pytest.fixture
 def worker(lk, postgres_url, redis_url, settings, tmp_path) -> Iterator[subprocess.Popen[bytes]]:
-    queue = f"rooms-test-{uuid.uuid4().hex[:10]}"
-    db = urlparse(postgres_url)
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=urlunparse(db._replace(path="/" + connection.settings_dict["NAME"])),
-        CELERY_BROKER_URL=django_settings.CELERY_BROKER_URL,
-        CELERY_TASK_ALWAYS_EAGER="false",
-        CELERY_TASK_DEFAULT_QUEUE=queue,
-        LIVEKIT_URL=lk.ws_url,
-        LIVEKIT_API_URL=lk.http_url,
-        LIVEKIT_API_KEY=KEY,
-        LIVEKIT_API_SECRET=SECRET,
-        LIVEKIT_API_TIMEOUT_S="1",
-        LIVEKIT_ROOM_PREFIX=settings.LIVEKIT_ROOM_PREFIX,
-    )
-    log = (tmp_path / "worker.log").open("ab")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "celery"), "-A", "spaces_project", "worker", "-P", "solo", "-Q", queue,
-         "-n", f"{queue}@%h", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    default_queue = app.conf.task_default_queue
-    app.conf.task_always_eager = False
-    app.conf.task_default_queue = queue
-    try:
+    with celery_worker(
+        postgres_url=postgres_url,
+        log_dir=tmp_path,
+        name="rooms-test",
+        env={
+            "LIVEKIT_URL": lk.ws_url,
+            "LIVEKIT_API_URL": lk.http_url,
+            "LIVEKIT_API_KEY": KEY,
+            "LIVEKIT_API_SECRET": SECRET,
+            "LIVEKIT_API_TIMEOUT_S": "1",
+            "LIVEKIT_ROOM_PREFIX": settings.LIVEKIT_ROOM_PREFIX,
+        },
+    ) as proc:
         yield proc
-    finally:
-        app.conf.task_always_eager = True
-        app.conf.task_default_queue = default_queue
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-        client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-        client.delete(queue)
-        client.close()
 
 
 def test_worker_applies_an_approval_after_an_outage(world, lk, worker):
