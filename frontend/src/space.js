@@ -148,11 +148,14 @@ function connectWs() {
   ws.onopen = () => { wsRetry = 0; status("Connected", "ok"); };
   ws.onmessage = (m) => { try { handleEvent(JSON.parse(m.data)); } catch (e) { console.error(e); } };
   ws.onclose = (e) => {
+    if (closedFor) return; // we already know why we are out (removed, ended): keep that message
     if (e.code >= 4000) {
-      const why = { 4401: "Please log in again.", 4403: "You can't join this Space.", 4402: ERRORS.ticket_required, 4404: "This Space does not exist.", 4410: "This Space has ended." }[e.code];
+      // daphne drops close reasons, and the close can overtake the participant.removed frame: a 4403 on a
+      // socket that was already in the Space means its user was taken out of it.
+      const forbidden = state.joined ? ERRORS.removed : "You can't join this Space.";
+      const why = ERRORS[e.reason] || { 4401: "Please log in again.", 4403: forbidden, 4402: ERRORS.ticket_required, 4404: "This Space does not exist.", 4410: "This Space has ended." }[e.code];
       if (why) { endedLocally(why); return; }
     }
-    if (closedFor) return;
     status("Connection lost — reconnecting…", "warn");
     const delay = Math.min(10000, 500 * 2 ** wsRetry++);
     setTimeout(connectWs, delay);
