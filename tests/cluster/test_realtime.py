@@ -12,6 +12,7 @@ import signal
 from typing import Any
 
 import pytest
+import redis
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -130,16 +131,14 @@ def test_killed_web_process_clients_reconnect_through_the_balancer_to_the_same_s
         cluster.wait_healthy()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    raises=TimeoutError,
-    reason=(
-        "Since 0cd7a04 (personal events through the hub), about 1 run in 3 a socket gets no resync snapshot "
-        "within 20 s of the Redis restart (the re-subscribe confirmations were also dispatched as events, fixed "
-        "since; suspected cause: redis-py reconnects a dropped pub/sub connection silently on the next read, so "
-        "the hub never learns it must resync). Passed in all 4 runs against the hub before 0cd7a04."
-    ),
-)
+def redis_run_id(cluster: Cluster) -> str:
+    client = redis.Redis.from_url(cluster.redis_url)
+    try:
+        return str(client.info("server")["run_id"])
+    finally:
+        client.close()
+
+
 def test_redis_restart_resyncs_every_socket_and_loses_no_role_change_or_ban(cluster: Cluster) -> None:
     space = live_space()
     speakers = [member(space, Role.SPEAKER) for _ in range(2)]
@@ -157,8 +156,10 @@ def test_redis_restart_resyncs_every_socket_and_loses_no_role_change_or_ban(clus
         # A role change and a ban, committed just before Redis goes away with everything it held.
         await in_thread(lambda: call("POST", f"{participants}/{speakers[1].username}/move-to-listeners", host))
         await in_thread(lambda: call("POST", f"{participants}/{troll.username}/remove", host, {"ban": "space"}))
+        before = await in_thread(lambda: redis_run_id(cluster))
         await in_thread(lambda: cluster.run("stop", "redis"))
         await in_thread(lambda: cluster.run("start", "redis"))
+        assert await in_thread(lambda: redis_run_id(cluster)) != before  # a new server, empty of pub/sub state
 
         # Every socket is told the truth again by a fresh snapshot from its process' reconnected hub.
         fresh = [state_of(await recv_until(ws, "snapshot", timeout=20)) for ws in sockets]
