@@ -37,6 +37,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     space_id: int = 0
     _joined_groups: tuple[str, ...] = ()
     _resync_task: asyncio.Task[None] | None = None
+    _resync_again = False
 
     async def connect(self) -> None:
         # Accept first: a close before the handshake becomes an HTTP 403 and the client never sees the code.
@@ -122,13 +123,21 @@ class SpaceConsumer(AsyncWebsocketConsumer):
 
     # -- snapshots -------------------------------------------------------------------------------
     def _schedule_resync(self) -> None:
-        if self.sink is None or self._resync_task is not None:
-            return  # one snapshot at a time per socket
+        if self.sink is None:
+            return
+        if self._resync_task is not None:
+            # One snapshot at a time per socket. The one in flight may have been read before the reason for
+            # this request (a Redis link lost and regained, say), so another follows it.
+            self._resync_again = True
+            return
+        self._resync_again = False
         self._resync_task = asyncio.ensure_future(self._resync())
         self._resync_task.add_done_callback(self._resync_done)
 
-    def _resync_done(self, _task: asyncio.Task[None]) -> None:
+    def _resync_done(self, task: asyncio.Task[None]) -> None:
         self._resync_task = None
+        if self._resync_again and not task.cancelled():
+            self._schedule_resync()
 
     async def _resync(self) -> None:
         sink = self.sink

@@ -220,3 +220,23 @@ def test_a_slow_socket_is_dropped_without_delaying_the_others(servers: list[Serv
         return elapsed
 
     assert asyncio.run(scenario()) < 15
+
+
+def test_a_resync_asked_for_while_one_is_built_is_not_dropped(servers: list[Server]) -> None:
+    # The snapshot in flight may predate the reason for the second request (a Redis link lost and
+    # regained meanwhile): the second one gets a snapshot of its own, after the first.
+    uvicorn, _ = servers
+    space = live_space()
+    token = token_for(member(space))
+
+    async def scenario() -> None:
+        ws = await open_ws(uvicorn.ws(space.pk), token)
+        assert (await recv(ws))["type"] == "snapshot"
+        await ws.send('{"action": "resync"}')
+        await ws.send('{"action": "resync"}')
+        first = await recv_until(ws, "snapshot", timeout=5)
+        second = await recv_until(ws, "snapshot", timeout=5)
+        assert first["seq"] == second["seq"] == space.seq
+        await ws.close()
+
+    asyncio.run(scenario())
