@@ -5,18 +5,31 @@ stack (auth middleware on), connects N listeners from a separate client process 
 then has the host mute a speaker through ``POST /api/v1/spaces/{id}/participants/{u}/mute`` and times
 the event's arrival at every listener: first, median, p99, last. It also reports server RSS per idle
 socket, server CPU per event, and delivered frames per second in a burst. Transports: ``hub`` (the
-per-process Redis hub) and ``group`` (the stock channels-redis group path), side by side in one run.
+per-process Redis hub) and ``group`` (the stock channels-redis group path), side by side in one run,
+and ``centrifugo``: the dedicated Go fan-out server (v6, JSON protocol, Redis engine, ``GOMAXPROCS=1``
+so it has one core like the Python process), fed through its HTTP publish API.
+
+Trigger (``--trigger``): ``api`` times from the host's REST call (the product's real path: the event
+is published on commit); ``publish`` times from the publish itself, the fan-out engine alone: the
+bench publishes the same event frame straight to the hub's Redis channel, or to Centrifugo's HTTP API.
+Centrifugo has no REST API of ours in front of it, so it is always timed from ``publish``.
 
 Bounded and self-stopping: every wait has a timeout, every process it starts is stopped at the end.
 
     set -a; . .services/env; set +a
     .venv/bin/python bench/fanout.py --sizes 1000,5000,10000 --events 5
     .venv/bin/python bench/fanout.py --sizes 2000 --servers uvicorn,daphne --transports hub
+    .venv/bin/python bench/fanout.py --sizes 10000 --transports hub,centrifugo --trigger publish
+    # Centrifugo (bench only): CGO_ENABLED=0 GOBIN=~/.cache/spaces-bench/bin \
+    #   go install github.com/centrifugal/centrifugo/v6@v6.9.1   (or set CENTRIFUGO_BIN)
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import os
 import platform
@@ -95,6 +108,7 @@ def seed(n: int) -> dict[str, Any]:
     return {
         "space": space.pk,
         "speaker": speaker.username,
+        "speaker_id": speaker.pk,
         "host_token": host_token,
         "tokens": [tokens[u.pk] for u in listeners],
     }
@@ -138,13 +152,15 @@ def wait_idle(pid: int, limit_s: float = 120.0) -> None:
             return
 
 
-def start_server(kind: str, transport: str, db_name: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    kind: str, transport: str, db_name: str, log: Path, prefix: str = ""
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = dict(os.environ)
     env.update(
         DATABASE_URL=bench_database_url(db_name),
         SPACES_REALTIME_TRANSPORT=transport,
-        SPACES_CHANNEL_PREFIX=f"bench-{uuid.uuid4().hex[:8]}",
+        SPACES_CHANNEL_PREFIX=prefix or f"bench-{uuid.uuid4().hex[:8]}",
         SPACES_DISABLE_THROTTLING="1",
         DB_CONN_MAX_AGE="60",
         CELERY_TASK_ALWAYS_EAGER="1",
@@ -189,16 +205,120 @@ def stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait(timeout=5)
 
 
+# -- Centrifugo (the comparison) ---------------------------------------------------------------------
+CENTRIFUGO_SECRET = secrets.token_hex(32)
+CENTRIFUGO_API_KEY = secrets.token_hex(16)
+
+
+def centrifugo_bin() -> Path:
+    return Path(os.environ.get("CENTRIFUGO_BIN") or Path.home() / ".cache/spaces-bench/bin/centrifugo")
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def centrifugo_token(user: str, channel: str) -> str:
+    """A connection JWT (HS256) that subscribes the client to ``channel`` server-side."""
+    head = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = _b64url(json.dumps({"sub": user, "exp": int(time.time()) + 3600, "channels": [channel]}).encode())
+    signature = hmac.new(CENTRIFUGO_SECRET.encode(), f"{head}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{head}.{claims}.{_b64url(signature)}"
+
+
+def start_centrifugo(work: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    binary = centrifugo_bin()
+    if not binary.exists():
+        raise RuntimeError(f"{binary} not found: see the module docstring for how to build it")
+    port = free_port()
+    config = {
+        "http_server": {"address": "127.0.0.1", "port": port},
+        "client": {"token": {"hmac_secret_key": CENTRIFUGO_SECRET}, "allowed_origins": ["*"]},
+        "http_api": {"key": CENTRIFUGO_API_KEY},
+        "log": {"level": "error"},
+        # The same Redis as the hub, as a multi-node Centrifugo would use it.
+        "engine": {"type": "redis", "redis": {"address": [os.environ["REDIS_URL"]], "prefix": f"cf{port}"}},
+    }
+    config_file = work / "centrifugo.json"
+    config_file.write_text(json.dumps(config))
+    env = dict(os.environ, GOMAXPROCS="1")
+    proc = subprocess.Popen(
+        [str(binary), "--config", str(config_file)], cwd=work, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"centrifugo exited: {log.read_text()[-2000:]}")
+        try:
+            info = httpx.post(
+                f"http://127.0.0.1:{port}/api/info", json={}, headers={"X-API-Key": CENTRIFUGO_API_KEY}, timeout=1
+            )
+            if info.status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop(proc)
+    raise RuntimeError("centrifugo did not start")
+
+
+def event_frame(space_id: int, seq: int, user_id: int) -> str:
+    """The frame a mute sends to every socket, as the product encodes it."""
+    from spaces_project.common.realtime import Event
+
+    return Event(
+        type="participant.muted", space=space_id, data={"user_id": user_id, "is_muted": True}, seq=seq
+    ).encode()
+
+
+def publisher(transport: str, port: int, prefix: str, space_id: int, speaker_id: int) -> Any:
+    """A function that publishes event ``seq`` straight to the fan-out engine (``--trigger publish``)."""
+    if transport == "centrifugo":
+        http = httpx.Client(timeout=API_TIMEOUT_S, trust_env=False, headers={"X-API-Key": CENTRIFUGO_API_KEY})
+        url, channel = f"http://127.0.0.1:{port}/api/publish", f"space_{space_id}"
+
+        def to_centrifugo(seq: int) -> None:
+            data = json.loads(event_frame(space_id, seq, speaker_id))
+            http.post(url, json={"channel": channel, "data": data}).raise_for_status()
+
+        return to_centrifugo
+    import redis
+    from django.conf import settings
+
+    from spaces_project.common import realtime
+
+    settings.SPACES_CHANNEL_PREFIX = prefix  # the server's: the bench speaks to its hub
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    channel = realtime.space_channel(space_id)
+
+    def to_hub(seq: int) -> None:
+        frame = event_frame(space_id, seq, speaker_id)
+        client.publish(channel, realtime.encode_message({"a": str(realtime.Audience.ROOM), "seq": seq}, frame))
+
+    return to_hub
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-def run_one(kind: str, transport: str, n: int, events: int, burst: int, db_name: str, work: Path) -> dict[str, Any]:
+def run_one(
+    kind: str, transport: str, n: int, events: int, burst: int, db_name: str, work: Path, trigger: str = "api"
+) -> dict[str, Any]:
     world = seed(n)
     tokens_file = work / f"tokens-{n}.txt"
-    tokens_file.write_text("\n".join(world["tokens"]))
-    server, port = start_server(kind, transport, db_name, work / f"server-{kind}-{transport}-{n}.log")
+    protocol, prefix = "spaces", ""
+    if transport == "centrifugo":
+        kind, trigger, protocol = "centrifugo", "publish", "centrifugo"
+        channel = f"space_{world['space']}"
+        tokens_file.write_text("\n".join(centrifugo_token(str(i), channel) for i in range(len(world["tokens"]))))
+        server, port = start_centrifugo(work, work / f"server-centrifugo-{n}.log")
+    else:
+        tokens_file.write_text("\n".join(world["tokens"]))
+        prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        server, port = start_server(kind, transport, db_name, work / f"server-{kind}-{transport}-{n}.log", prefix)
+    publish = publisher(transport, port, prefix, world["space"], world["speaker_id"]) if trigger == "publish" else None
     client: subprocess.Popen[str] | None = None
     try:
         time.sleep(1.0)
@@ -208,7 +328,7 @@ def run_one(kind: str, transport: str, n: int, events: int, burst: int, db_name:
             [
                 *(sys.executable, str(ROOT / "bench/fanout_client.py"), "--port", str(port)),
                 *("--space", str(world["space"]), "--tokens", str(tokens_file), "--out", str(out)),
-                *("--max-seconds", "600"),
+                *("--max-seconds", "600", "--protocol", protocol),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -230,21 +350,35 @@ def run_one(kind: str, transport: str, n: int, events: int, burst: int, db_name:
         with httpx.Client(timeout=API_TIMEOUT_S, trust_env=False) as http:
             from rooms.models import Space
 
+            published = Space.objects.values_list("seq", flat=True).get(pk=world["space"]) + 1000
             for _ in range(events):
-                seq_next = Space.objects.values_list("seq", flat=True).get(pk=world["space"]) + 1
                 cpu0 = cpu_s(server.pid)
-                t0 = time.monotonic()
-                response = http.post(url, headers=headers)
-                t1 = time.monotonic()
-                response.raise_for_status()
+                if publish is not None:
+                    seq_next = published = published + 1
+                    t0 = time.monotonic()
+                    publish(seq_next)
+                    t1 = time.monotonic()
+                else:
+                    seq_next = Space.objects.values_list("seq", flat=True).get(pk=world["space"]) + 1
+                    t0 = time.monotonic()
+                    response = http.post(url, headers=headers)
+                    t1 = time.monotonic()
+                    response.raise_for_status()
                 sent[seq_next] = (t0, t1)
                 wait_idle(server.pid)  # the event is delivered everywhere once the server idles again
                 cpu_per_event.append(cpu_s(server.pid) - cpu0)
             # Burst: back-to-back API calls; delivered frames per second over the whole burst.
-            burst_start_seq = Space.objects.values_list("seq", flat=True).get(pk=world["space"]) + 1
-            b0 = time.monotonic()
-            for _ in range(burst):
-                http.post(url, headers=headers).raise_for_status()
+            if publish is not None:
+                burst_start_seq = published + 1
+                b0 = time.monotonic()
+                for _ in range(burst):
+                    published += 1
+                    publish(published)
+            else:
+                burst_start_seq = Space.objects.values_list("seq", flat=True).get(pk=world["space"]) + 1
+                b0 = time.monotonic()
+                for _ in range(burst):
+                    http.post(url, headers=headers).raise_for_status()
             wait_idle(server.pid, limit_s=300)
         client.stdin.write("DONE\n")
         client.stdin.flush()
@@ -284,6 +418,7 @@ def run_one(kind: str, transport: str, n: int, events: int, burst: int, db_name:
     return {
         "server": kind,
         "transport": transport,
+        "trigger": trigger,
         "listeners": n,
         "connected": connected,
         "failed": failed,
@@ -310,6 +445,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,5000,10000")
     parser.add_argument("--servers", default="uvicorn")
     parser.add_argument("--transports", default="hub,group")
+    parser.add_argument("--trigger", choices=["api", "publish"], default="api", help="see the docstring")
     parser.add_argument("--events", type=int, default=5)
     parser.add_argument("--burst", type=int, default=20)
     parser.add_argument("--db", default="spaces_bench")
@@ -332,7 +468,9 @@ def main() -> None:
         for n in [int(x) for x in args.sizes.split(",")]:
             for kind in args.servers.split(","):
                 for transport in args.transports.split(","):
-                    result = run_one(kind, transport, n, args.events, args.burst, args.db, Path(tmp))
+                    if transport == "centrifugo" and kind != args.servers.split(",")[0]:
+                        continue  # one Centrifugo run per size, whatever the Python servers
+                    result = run_one(kind, transport, n, args.events, args.burst, args.db, Path(tmp), args.trigger)
                     results.append(result)
                     summary = {k: v for k, v in result.items() if k != "rounds"}
                     print(json.dumps(summary), flush=True)

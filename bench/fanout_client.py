@@ -4,9 +4,12 @@ A hand-written client protocol (handshake + frame parser, no per-socket task) ke
 cost per frame to a few microseconds, so the arrival times measure the server, not the client.
 
     python bench/fanout_client.py --port P --space ID --tokens FILE --out FILE [--concurrency 200]
+    python bench/fanout_client.py --protocol centrifugo --port P --tokens JWTS --out FILE   # the comparison
 
-Prints ``READY <connected> <failed>`` once every socket has its snapshot, then records the arrival
-time (``time.monotonic()``, shared by all processes of the machine) of every frame by its ``seq``.
+Prints ``READY <connected> <failed>`` once every socket has its snapshot (Spaces) or its connect reply
+(Centrifugo: JSON protocol, the Space's channel subscribed server-side by the token's ``channels``
+claim), then records the arrival time (``time.monotonic()``, shared by all processes of the machine)
+of every frame by its ``seq``.
 Writes the results and exits on ``DONE`` from stdin, or by itself after ``--max-seconds``.
 """
 
@@ -24,11 +27,27 @@ import time
 from collections import defaultdict
 
 
-class Listener(asyncio.Protocol):
-    __slots__ = ("buffer", "closed", "handshaken", "ready", "request", "results", "transport")
+def masked_text_frame(payload: bytes) -> bytes:
+    """A client's text frame (RFC 6455 5.3: client frames are masked)."""
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[k % 4] for k, b in enumerate(payload))
+    n = len(payload)
+    head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + struct.pack(">H", n)
+    return head + mask + masked
 
-    def __init__(self, request: bytes, ready: asyncio.Future[bool], results: dict[int, list[float]]) -> None:
+
+class Listener(asyncio.Protocol):
+    __slots__ = ("buffer", "closed", "first", "handshaken", "ready", "request", "results", "transport")
+
+    def __init__(
+        self,
+        request: bytes,
+        ready: asyncio.Future[bool],
+        results: dict[int, list[float]],
+        first: bytes | None = None,
+    ) -> None:
         self.request = request
+        self.first = first  # a frame to send once the handshake is done (Centrifugo's connect command)
         self.ready = ready
         self.results = results
         self.buffer = b""
@@ -53,6 +72,8 @@ class Listener(asyncio.Protocol):
                 self._fail()
                 return
             self.handshaken = True
+            if self.first is not None and self.transport is not None:
+                self.transport.write(masked_text_frame(self.first))
             buffer = rest
         while len(buffer) >= 2:
             opcode, length, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
@@ -75,14 +96,19 @@ class Listener(asyncio.Protocol):
     def _frame(self, opcode: int, payload: bytes, now: float) -> None:
         if opcode == 1:
             if not self.ready.done():
-                self.ready.set_result(payload.startswith(b'{"type":"snapshot"'))
+                ok = payload.startswith(b'{"type":"snapshot"') or payload.startswith(b'{"id":1,"connect":')
+                self.ready.set_result(ok)
+                return
+            if payload == b"{}" and self.transport is not None:  # Centrifugo's application-level ping
+                self.transport.write(masked_text_frame(b"{}"))
                 return
             i = payload.find(b'"seq":')
-            if i >= 0:
+            while i >= 0:  # Centrifugo may batch several messages, one per line, into one frame
                 j = payload.find(b",", i)
                 seq = payload[i + 6 : j]
                 if seq != b"null":
                     self.results[int(seq)].append(now)
+                i = payload.find(b'"seq":', j)
         elif opcode == 9 and self.transport is not None:  # ping: answer with a masked pong
             mask = os.urandom(4)
             masked = bytes(b ^ mask[k % 4] for k, b in enumerate(payload))
@@ -106,7 +132,8 @@ class Listener(asyncio.Protocol):
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--space", type=int, required=True)
+    parser.add_argument("--space", type=int, default=0)
+    parser.add_argument("--protocol", choices=["spaces", "centrifugo"], default="spaces")
     parser.add_argument("--tokens", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--concurrency", type=int, default=200)
@@ -125,16 +152,21 @@ async def main() -> None:
     async def open_one(token: str) -> None:
         nonlocal failed
         key = base64.b64encode(os.urandom(16)).decode()
+        if args.protocol == "centrifugo":
+            path, auth = "/connection/websocket", ""
+            first: bytes | None = json.dumps({"id": 1, "connect": {"token": token}}).encode()
+        else:
+            path, auth, first = f"/ws/spaces/{args.space}/", f"Authorization: Token {token}\r\n", None
         request = (
-            f"GET /ws/spaces/{args.space}/ HTTP/1.1\r\nHost: 127.0.0.1:{args.port}\r\nUpgrade: websocket\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{args.port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Authorization: Token {token}\r\n\r\n"
+            f"{auth}\r\n"
         ).encode()
         async with gate:
             ready: asyncio.Future[bool] = loop.create_future()
             try:
                 _, protocol = await loop.create_connection(
-                    lambda: Listener(request, ready, results), "127.0.0.1", args.port
+                    lambda: Listener(request, ready, results, first), "127.0.0.1", args.port
                 )
                 ok = await asyncio.wait_for(ready, 60)
             except (OSError, TimeoutError):
