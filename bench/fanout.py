@@ -19,7 +19,7 @@ Bounded and self-stopping: every wait has a timeout, every process it starts is 
     set -a; . .services/env; set +a
     .venv/bin/python bench/fanout.py --sizes 1000,5000,10000 --events 5
     .venv/bin/python bench/fanout.py --sizes 2000 --servers uvicorn,daphne --transports hub
-    .venv/bin/python bench/fanout.py --sizes 10000 --transports hub,centrifugo --trigger publish
+    .venv/bin/python bench/fanout.py --sizes 10000 --transports hub,group,hub:publish,centrifugo
     # Centrifugo (bench only): CGO_ENABLED=0 GOBIN=~/.cache/spaces-bench/bin \
     #   go install github.com/centrifugal/centrifugo/v6@v6.9.1   (or set CENTRIFUGO_BIN)
 """
@@ -467,10 +467,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fanout-", dir=args.workdir or None) as tmp:
         for n in [int(x) for x in args.sizes.split(",")]:
             for kind in args.servers.split(","):
-                for transport in args.transports.split(","):
+                for spec in args.transports.split(","):
+                    transport, _, trigger = spec.partition(":")  # "hub:publish": a trigger for this one
                     if transport == "centrifugo" and kind != args.servers.split(",")[0]:
                         continue  # one Centrifugo run per size, whatever the Python servers
-                    result = run_one(kind, transport, n, args.events, args.burst, args.db, Path(tmp), args.trigger)
+                    result = run_one(
+                        kind, transport, n, args.events, args.burst, args.db, Path(tmp), trigger or args.trigger
+                    )
                     results.append(result)
                     summary = {k: v for k, v in result.items() if k != "rounds"}
                     print(json.dumps(summary), flush=True)

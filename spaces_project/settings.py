@@ -120,9 +120,12 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Degrades (misses, dropped writes) while Redis is unreachable: spaces_project/common/cache.py.
+            "BACKEND": "spaces_project.common.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("SPACES_CACHE_PREFIX", "spaces"),
+            # Bounded waits: a hung Redis must not hang requests (refused connections fail at once).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
     CHANNEL_LAYERS = {
@@ -171,6 +174,7 @@ CELERY_BEAT_SCHEDULE["rooms-livekit-reconcile"] = {
 # tickets: free the seats of expired holds; create and send due host payouts (and re-send stuck ones).
 CELERY_BEAT_SCHEDULE["tickets-expire-holds"] = {"task": "tickets.tasks.ticket_holds_expire", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["tickets-payouts"] = {"task": "tickets.tasks.payouts_process_due", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["tickets-refunds"] = {"task": "tickets.tasks.refunds_process_due", "schedule": 300.0}
 # rooms discovery: reminder notifications (tasks in rooms/discovery_tasks.py); catch up on lost hand-offs.
 CELERY_IMPORTS = ["rooms.discovery_tasks"]
 CELERY_BEAT_SCHEDULE["rooms-reminders-sweep"] = {"task": "rooms.reminders_sweep", "schedule": 60.0}
@@ -256,6 +260,7 @@ TICKETS_HOST_SHARE_BPS = env_int("TICKETS_HOST_SHARE_BPS", 9700)  # 97 % ...
 TICKETS_HOST_SHARE_AFTER_THRESHOLD_BPS = env_int("TICKETS_HOST_SHARE_AFTER_THRESHOLD_BPS", 8000)  # ... then 80 %
 TICKETS_HOST_THRESHOLD_CENTS = env_int("TICKETS_HOST_THRESHOLD_CENTS", 5_000_000)  # lifetime host earnings
 TICKETS_PAYOUT_STUCK_S = env_int("TICKETS_PAYOUT_STUCK_S", 600)  # a "submitting" payout older than this is re-sent
+TICKETS_REFUND_STUCK_S = env_int("TICKETS_REFUND_STUCK_S", 900)  # a "refund_pending" ticket older than this: again
 TICKETS_WEBHOOK_TOLERANCE_S = env_int("TICKETS_WEBHOOK_TOLERANCE_S", 300)  # Stripe signature timestamp tolerance
 
 # --- Logging ----------------------------------------------------------------------------------

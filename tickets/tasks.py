@@ -44,6 +44,15 @@ def space_refund_all(space_id: int) -> int:
 
 
 @shared_task
+def refunds_process_due() -> list[int]:
+    """Beat: resume refunds whose hand-off was lost (canceled Spaces, stuck ``refund_pending`` tickets)."""
+    ticket_ids = services.refunds_process_due()
+    for ticket_id in ticket_ids:
+        ticket_refund.delay(ticket_id)
+    return ticket_ids
+
+
+@shared_task
 def payouts_process_due() -> list[int]:
     """Beat: create the payouts of ended Spaces past the refund window; send new and stuck ones."""
     payout_ids = services.payouts_process_due()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
 from django.db.models import F
 
 from accounts.models import User
@@ -14,9 +12,8 @@ from moderation.models import ModerationAction
 from rooms import events
 from rooms.exceptions import SpaceNotFound, SpaceNotLive
 from rooms.models import Participant, Role, Space, SpaceState
+from spaces_project.common.handoff import enqueue_on_commit
 from spaces_project.common.realtime import Audience, publish_on_commit
-
-logger = logging.getLogger(__name__)
 
 
 def lock_space(*, space_id: int) -> Space:
@@ -85,19 +82,9 @@ def audit(
 
 
 def _enqueue(name: str, fn: Callable[[], object]) -> None:
-    """Run a Celery hand-off after commit; a broker or eager-mode failure is logged, never raised.
-
-    The database already holds the truth (``livekit_dirty``); the reconcile task repairs anything a
-    lost hand-off leaves behind.
-    """
-
-    def run() -> None:
-        try:
-            fn()
-        except Exception:
-            logger.exception("rooms.livekit_handoff_failed", extra={"task": name})
-
-    transaction.on_commit(run)
+    """Hand a LiveKit task to Celery after commit (never raises: ``livekit_dirty`` and the reconcile
+    task repair anything a lost hand-off leaves behind)."""
+    enqueue_on_commit(name, fn)
 
 
 def livekit_apply(*, participant: Participant, mute: bool = False) -> None:

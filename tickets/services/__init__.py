@@ -19,6 +19,7 @@ from tickets.services.purchases import (
     ticket_purchase,
 )
 from tickets.services.refunds import (
+    refunds_process_due,
     space_canceled_refund_all,
     space_refund_all,
     space_rescheduled_notify_holders,
@@ -40,6 +41,7 @@ __all__ = [
     "payout_retry",
     "payout_send",
     "payouts_process_due",
+    "refunds_process_due",
     "space_canceled_refund_all",
     "space_refund_all",
     "space_rescheduled_notify_holders",

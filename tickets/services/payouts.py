@@ -21,6 +21,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from rooms.models import Space, SpaceState
+from spaces_project.common.handoff import enqueue_on_commit
 from tickets import stripe_client
 from tickets.exceptions import PayoutNotRetriable
 from tickets.models import Payout, PayoutAccount, PayoutStatus, Ticket, TicketStatus
@@ -186,4 +187,4 @@ def payout_retry(*, payout_id: int) -> None:
         raise PayoutNotRetriable()
     from tickets import tasks
 
-    transaction.on_commit(lambda: tasks.payout_send.delay(payout_id))
+    enqueue_on_commit("payout_send", lambda: tasks.payout_send.delay(payout_id))

@@ -22,6 +22,7 @@ from accounts.selectors import is_blocked
 from rooms.exceptions import Banned, BlockedByHost
 from rooms.models import Space, SpaceState
 from rooms.selectors import ban_of
+from spaces_project.common.handoff import enqueue_on_commit
 from spaces_project.common.realtime import Audience, publish_on_commit
 from tickets import stripe_client
 from tickets.exceptions import AlreadyHasTicket, HostCannotBuy, NotTicketed, PaymentProviderError, SalesClosed, SoldOut
@@ -61,7 +62,7 @@ def _cancel_payments_on_commit(payment_intent_ids: list[str]) -> None:
     from tickets import tasks
 
     for pi in payment_intent_ids:
-        transaction.on_commit(lambda pi=pi: tasks.payment_intent_cancel.delay(pi))  # type: ignore[misc]
+        enqueue_on_commit("payment_intent_cancel", lambda pi=pi: tasks.payment_intent_cancel.delay(pi))  # type: ignore[misc]
 
 
 def _check_on_sale(*, offer: TicketOffer, buyer: User, now: datetime) -> None:
@@ -244,7 +245,7 @@ def ticket_payment_confirm(*, payment_intent_id: str, ticket_id: int | None, amo
 def _refund_on_commit(*, ticket_id: int) -> None:
     from tickets import tasks
 
-    transaction.on_commit(lambda: tasks.ticket_refund.delay(ticket_id))
+    enqueue_on_commit("ticket_refund", lambda: tasks.ticket_refund.delay(ticket_id))
 
 
 def _notify_paid(*, ticket: Ticket) -> None:

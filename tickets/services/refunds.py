@@ -8,11 +8,14 @@ a retry in between repeats the same Stripe request, so a ticket is never refunde
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from rooms.models import SpaceState
+from spaces_project.common.handoff import enqueue_on_commit
 from spaces_project.common.realtime import Audience, publish_on_commit
 from tickets import stripe_client
 from tickets.exceptions import RefundNotAllowed
@@ -41,7 +44,7 @@ def ticket_refund_request(*, ticket_id: int) -> bool:
     paid_out = Payout.objects.filter(space_id=ticket.space_id).exclude(status=PayoutStatus.FAILED).exists()
     if paid_out:
         raise RefundNotAllowed("The host of this Space was already paid out.", code="already_paid_out")
-    Ticket.objects.filter(pk=ticket.pk).update(status=TicketStatus.REFUND_PENDING)
+    Ticket.objects.filter(pk=ticket.pk).update(status=TicketStatus.REFUND_PENDING, updated_at=timezone.now())
     seats_release(space_id=ticket.space_id, count=1)
     _refund_on_commit(ticket_id=ticket.pk)
     return True
@@ -50,7 +53,7 @@ def ticket_refund_request(*, ticket_id: int) -> bool:
 def _refund_on_commit(*, ticket_id: int) -> None:
     from tickets import tasks
 
-    transaction.on_commit(lambda: tasks.ticket_refund.delay(ticket_id))
+    enqueue_on_commit("ticket_refund", lambda: tasks.ticket_refund.delay(ticket_id))
 
 
 def ticket_refund_send(*, ticket_id: int) -> str:
@@ -115,7 +118,7 @@ def space_canceled_refund_all(*, space_id: int) -> None:
     """
     from tickets import tasks
 
-    transaction.on_commit(lambda: tasks.space_refund_all.delay(space_id))
+    enqueue_on_commit("space_refund_all", lambda: tasks.space_refund_all.delay(space_id))
 
 
 @transaction.atomic
@@ -137,9 +140,11 @@ def space_refund_all(*, space_id: int) -> int:
 
     for _, pi in held:
         if pi:
-            transaction.on_commit(lambda pi=pi: tasks.payment_intent_cancel.delay(pi))  # type: ignore[misc]
+            enqueue_on_commit("payment_intent_cancel", lambda pi=pi: tasks.payment_intent_cancel.delay(pi))  # type: ignore[misc]
     paid = list(Ticket.objects.filter(space_id=space_id, status=TicketStatus.PAID).values_list("pk", flat=True))
-    Ticket.objects.filter(pk__in=paid, status=TicketStatus.PAID).update(status=TicketStatus.REFUND_PENDING)
+    Ticket.objects.filter(pk__in=paid, status=TicketStatus.PAID).update(
+        status=TicketStatus.REFUND_PENDING, updated_at=timezone.now()
+    )
     seats_release(space_id=space_id, count=len(paid))
     pending = list(
         Ticket.objects.filter(space_id=space_id, status=TicketStatus.REFUND_PENDING).values_list("pk", flat=True)
@@ -148,6 +153,30 @@ def space_refund_all(*, space_id: int) -> int:
         _refund_on_commit(ticket_id=ticket_id)
     logger.info("space.refund_all", extra={"space_id": space_id, "refunds": len(pending), "holds": released})
     return len(pending)
+
+
+def refunds_process_due() -> list[int]:
+    """Beat job: finish the refunds whose hand-off to Celery was lost; returns the tickets to (re)send.
+
+    A canceled Space that still has paid or held tickets gets its refund-all again (its task was never
+    queued: the broker was down at the cancel; or a broker restart lost it). A ticket ``refund_pending``
+    for longer than ``TICKETS_REFUND_STUCK_S`` is sent again; the request carries the ticket's own
+    idempotency key, so Stripe refunds it at most once however often it is sent.
+    """
+    canceled = (
+        Ticket.objects.filter(space__state=SpaceState.CANCELED, status__in=(TicketStatus.PAID, TicketStatus.HELD))
+        .values_list("space_id", flat=True)
+        .distinct()
+    )
+    for space_id in sorted(set(canceled)):
+        count = space_refund_all(space_id=space_id)
+        logger.warning("space.refund_all_resumed", extra={"space_id": space_id, "refunds": count})
+    stuck = timezone.now() - timedelta(seconds=settings.TICKETS_REFUND_STUCK_S)
+    return list(
+        Ticket.objects.filter(status=TicketStatus.REFUND_PENDING, updated_at__lte=stuck)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def space_rescheduled_notify_holders(*, space_id: int, scheduled_start: str) -> int:
