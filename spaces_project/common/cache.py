@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
-from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -32,71 +32,37 @@ def _unavailable(operation: str) -> None:
         logger.warning("cache.unavailable", extra={"operation": operation}, exc_info=True)
 
 
+def _degrading(name: str, fallback: Callable[..., Any]) -> Any:
+    """``RedisCache.<name>``, answering ``fallback(*args)`` instead of raising while Redis is unreachable."""
+    method = getattr(RedisCache, name)
+
+    def degrading(self: RedisCache, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except UNAVAILABLE:
+            _unavailable(name)
+            return fallback(*args, **kwargs)
+
+    degrading.__name__ = name
+    return degrading
+
+
+def _missing_key(key: Any, *_args: Any, **_kwargs: Any) -> Any:
+    raise ValueError(f"Key '{key}' not found (cache unavailable)")  # what callers of incr already handle
+
+
+def _default(_key: Any, default: Any = None, *_args: Any, **_kwargs: Any) -> Any:
+    return default
+
+
 class ResilientRedisCache(RedisCache):
-    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
-        try:
-            return super().get(key, default, version)
-        except UNAVAILABLE:
-            _unavailable("get")
-            return default
-
-    def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
-        try:
-            return super().get_many(keys, version)
-        except UNAVAILABLE:
-            _unavailable("get_many")
-            return {}
-
-    def has_key(self, key: Any, version: int | None = None) -> bool:
-        try:
-            return super().has_key(key, version)
-        except UNAVAILABLE:
-            _unavailable("has_key")
-            return False
-
-    def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
-        try:
-            return super().add(key, value, timeout, version)
-        except UNAVAILABLE:
-            _unavailable("add")
-            return False
-
-    def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> None:
-        try:
-            super().set(key, value, timeout, version)
-        except UNAVAILABLE:
-            _unavailable("set")
-
-    def set_many(self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> list[Any]:
-        try:
-            return super().set_many(data, timeout, version)
-        except UNAVAILABLE:
-            _unavailable("set_many")
-            return list(data)
-
-    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
-        try:
-            return super().touch(key, timeout, version)
-        except UNAVAILABLE:
-            _unavailable("touch")
-            return False
-
-    def delete(self, key: Any, version: int | None = None) -> bool:
-        try:
-            return super().delete(key, version)
-        except UNAVAILABLE:
-            _unavailable("delete")
-            return False
-
-    def delete_many(self, keys: Any, version: int | None = None) -> None:
-        try:
-            super().delete_many(keys, version)
-        except UNAVAILABLE:
-            _unavailable("delete_many")
-
-    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        try:
-            return super().incr(key, delta, version)
-        except UNAVAILABLE:
-            _unavailable("incr")
-            raise ValueError(f"Key '{key}' not found (cache unavailable)") from None
+    get = _degrading("get", _default)  # a miss
+    get_many = _degrading("get_many", lambda *_a, **_k: {})
+    has_key = _degrading("has_key", lambda *_a, **_k: False)
+    add = _degrading("add", lambda *_a, **_k: False)  # not stored
+    set = _degrading("set", lambda *_a, **_k: None)  # dropped
+    set_many = _degrading("set_many", lambda data, *_a, **_k: list(data))  # every key failed
+    touch = _degrading("touch", lambda *_a, **_k: False)
+    delete = _degrading("delete", lambda *_a, **_k: False)
+    delete_many = _degrading("delete_many", lambda *_a, **_k: None)
+    incr = _degrading("incr", _missing_key)  # counting starts again
