@@ -7,19 +7,24 @@ back through the load balancer to the same state; a Redis restart resyncs every 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from moderation.models import SpaceBan
-from rooms.models import Participant, Role, Space
+from rooms.models import Participant, Role, Space, SpaceState
 from tests.cluster.conftest import Cluster, call
+from tests.factories import UserFactory
 from tests.realtime.helpers import api, in_thread, live_space, member, open_ws, recv, recv_until, token_for
+from tests.tickets.conftest import make_host, make_ticketed_space, payment_succeeded, sign
+from tickets.models import Ticket, TicketOffer, TicketStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -184,3 +189,52 @@ def test_redis_restart_resyncs_every_socket_and_loses_no_role_change_or_ban(clus
     asyncio.run(scenario())
     assert SpaceBan.objects.filter(space=space, user=troll).exists()
     assert Participant.objects.get(space=space, user=speakers[1]).role == Role.LISTENER
+
+
+def test_a_mute_and_a_ticket_payment_made_while_redis_is_down_are_kept(cluster: Cluster) -> None:
+    space = live_space()
+    speaker = member(space, Role.SPEAKER)
+    listener = member(space)
+    ticketed = make_ticketed_space(host=make_host(), price_cents=1500, state=SpaceState.LIVE)
+    buyer = UserFactory()
+    call("POST", f"{cluster.url}/api/v1/spaces/{ticketed.pk}/tickets", buyer)  # a seat held, before the outage
+    ticket = Ticket.objects.get(space=ticketed, buyer=buyer)
+    assert ticket.status == TicketStatus.HELD
+    payload = json.dumps(payment_succeeded(ticket))
+    secret = cluster.env["STRIPE_WEBHOOK_SECRET"]
+    host_token, listener_token, buyer_token = token_for(space.host), token_for(listener), token_for(buyer)
+
+    def stripe_webhook() -> httpx.Response:
+        headers = {"Content-Type": "application/json", "Stripe-Signature": sign(payload, secret)}
+        return httpx.post(
+            f"{cluster.url}/webhooks/stripe", content=payload, headers=headers, timeout=30, trust_env=False
+        )
+
+    async def scenario() -> None:
+        ws = await open_ws(cluster.ws(cluster.url, space.pk), listener_token)
+        assert (await recv(ws))["type"] == "snapshot"
+        await in_thread(lambda: cluster.run("stop", "redis"))
+        try:
+            # PostgreSQL holds the truth: the host's mute and Stripe's payment are taken while Redis is gone.
+            url = f"{cluster.url}/api/v1/spaces/{space.pk}/participants/{speaker.username}/mute"
+            muted = await api("POST", url, host_token)
+            paid = await in_thread(stripe_webhook)
+        finally:
+            await in_thread(lambda: cluster.run("start", "redis"))
+        assert muted.status_code == 200, muted.text
+        assert paid.status_code == 200, paid.text
+
+        # The socket was never told of the mute (its event had nowhere to go): the resync tells it.
+        snapshot = await recv_until(ws, "snapshot", timeout=20)
+        assert {m["user_id"]: m["is_muted"] for m in snapshot["data"]["stage"]}[speaker.pk] is True
+
+        # Stripe's retry of the same event changes nothing; the ticket opens the ticketed Space.
+        assert (await in_thread(stripe_webhook)).status_code == 200
+        buyer_ws = await open_ws(cluster.ws(cluster.url, ticketed.pk), buyer_token)
+        assert (await recv(buyer_ws))["type"] == "snapshot"
+        for socket in (ws, buyer_ws):
+            await socket.close()
+
+    asyncio.run(scenario())
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.PAID
+    assert TicketOffer.objects.get(space=ticketed).seats_taken == 1
