@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -22,6 +21,7 @@ from rooms.exceptions import AudioUnavailable, SpaceFull, SpaceNotFound
 from rooms.models import HOST_TEAM, STAGE_ROLES, HandRaise, HandState, Participant, Role, Space, SpaceState
 from rooms.selectors import access_space_for_join, ban_of, space_get_for_join
 from rooms.services._common import emit_stage, livekit_apply, livekit_disconnect, lock_space, participant_set_role
+from spaces_project.common.db import atomic_retrying_deadlocks
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _start_absence_clock(*, space: Space) -> None:
         )
 
 
-@transaction.atomic
+@atomic_retrying_deadlocks
 def _join_record(*, space_id: int, user: User) -> tuple[Space, Participant]:
     space = space_get_for_join(space_id=space_id, user_id=user.pk)
     if space is None:
@@ -150,7 +150,7 @@ def space_join(*, space_id: int, user: User) -> JoinCredentials:
     )
 
 
-@transaction.atomic
+@atomic_retrying_deadlocks
 def space_leave(*, space_id: int, user: User) -> None:
     """Leave the Space: disconnect, give up a stage seat (the host keeps theirs), lower the hand.
 
@@ -178,7 +178,7 @@ def _space_id_from_room(room: str) -> int | None:
     return int(rest) if rest.isdigit() else None
 
 
-@transaction.atomic
+@atomic_retrying_deadlocks
 def livekit_event_apply(*, event: livekit_client.WebhookEvent) -> str:
     """Apply one verified LiveKit webhook to presence; idempotent and safe in any order.
 
