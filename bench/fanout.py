@@ -3,7 +3,9 @@
 For each configuration (server, transport, N) it starts one server process of the production ASGI
 stack (auth middleware on), connects N listeners from a separate client process (bench/fanout_client.py),
 then has the host mute a speaker through ``POST /api/v1/spaces/{id}/participants/{u}/mute`` and times
-the event's arrival at every listener: first, median, p99, last. It also reports server RSS per idle
+the event's arrival at every listener: first, median, p99, last. Arrival is the kernel's receive
+timestamp of the listener's socket; ``p99_app_ms`` is when the client program read it (one process
+reading every socket lags behind the server on a 2-core machine). It also reports server RSS per idle
 socket, server CPU per event, and delivered frames per second in a burst. Transports: ``hub`` (the
 per-process Redis hub) and ``group`` (the stock channels-redis group path), side by side in one run,
 and ``centrifugo``: the dedicated Go fan-out server (v6, JSON protocol, Redis engine, ``GOMAXPROCS=1``
@@ -390,11 +392,15 @@ def run_one(
             client.wait(timeout=10)
         stop(server)
 
+    # Kernel arrival times (the frame reached the listener's socket) and when the one client process
+    # got around to reading it (bench/fanout_client.py): the first is the server's latency.
     arrivals = {int(k): v for k, v in data["arrivals"].items()}
+    app_arrivals = {int(k): v for k, v in data.get("app_arrivals", {}).items()}
     rounds = []
     for seq, (t0, t1) in sent.items():
         times = arrivals.get(seq, [])
         lat = [(t - t0) * 1000 for t in times]
+        app_lat = [(t - t0) * 1000 for t in app_arrivals.get(seq, [])]
         rounds.append(
             {
                 "seq": seq,
@@ -404,6 +410,7 @@ def run_one(
                 "median_ms": round(statistics.median(lat), 1) if lat else None,
                 "p99_ms": round(pct(lat, 99), 1) if lat else None,
                 "last_ms": round(max(lat), 1) if lat else None,
+                "p99_app_ms": round(pct(app_lat, 99), 1) if app_lat else None,
             }
         )
     burst_times = [t for s, ts in arrivals.items() if s >= burst_start_seq for t in ts]
@@ -432,6 +439,7 @@ def run_one(
         "median_ms": med("median_ms"),
         "p99_ms": med("p99_ms"),
         "last_ms": med("last_ms"),
+        "p99_app_ms": med("p99_app_ms"),
         "api_ms": med("api_ms"),
         "cpu_ms_per_event": round(statistics.median(cpu_per_event) * 1000, 1),
         "burst_frames_per_s": round(burst_rate),

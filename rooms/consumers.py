@@ -20,7 +20,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER
 from rooms.snapshot import close_code_for, space_snapshot
 from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
-from spaces_project.common.hub import Hub, Sink, get_hub, now_iso
+from spaces_project.common.hub import Hub, Sink, get_hub, now_iso, shed_handshake
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         if host_team:
             await self._join_groups(self._stock_groups(user.pk, host_team=True)[2:])
         sink.end_sync(frame, seq)
+        shed_handshake(sink, self.scope)
 
     async def _refuse(self, exc: ApplicationError) -> None:
         """An ``error`` frame with the stable code, then the close code (daphne drops close reasons)."""

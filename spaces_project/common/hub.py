@@ -228,6 +228,23 @@ def uvicorn_protocol_of(send: Any) -> Any:
     return None
 
 
+def shed_handshake(sink: Sink, scope: dict[str, Any]) -> None:
+    """Free what only the handshake needed, once the socket is open (≈ 3 KB of an idle socket).
+
+    The request headers (the scope's list, shared by every middleware's copy of the scope) and, on
+    uvicorn, the protocol's parsed handshake request and response stay referenced for the socket's
+    life though nothing reads them after ``accept``.
+    """
+    headers = scope.get("headers")
+    if isinstance(headers, list):
+        headers.clear()
+    raw = sink.raw
+    if raw is not None and raw.handshake_complete:
+        for name in ("request", "response"):
+            if hasattr(raw, name):
+                setattr(raw, name, None)
+
+
 def text_frame(payload: bytes) -> bytes:
     """An unmasked, unfragmented websocket text frame (RFC 6455 5.2) as a server sends it."""
     n = len(payload)
