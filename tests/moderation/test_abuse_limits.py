@@ -131,8 +131,10 @@ def test_reactions_and_messages_are_limited(cast: Cast, make_client) -> None:
 def test_counters_live_in_redis_shared_by_every_process(cast: Cast, make_client, redis_url: str) -> None:
     import redis
     from django.conf import settings
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
 
-    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert isinstance(caches["default"], RedisCache)  # Django's Redis cache (degrading while Redis is down)
     client = redis.Redis.from_url(redis_url)
     with rates(report="5/hour"):
         prefix = settings.CACHES["default"]["KEY_PREFIX"]

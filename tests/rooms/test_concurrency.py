@@ -58,12 +58,13 @@ def test_listener_cap_holds_under_a_join_burst(postgres_url):
     assert Space.objects.get(pk=space.pk).listener_count == 5
 
 
-def test_a_leave_that_loses_a_deadlock_to_the_presence_webhook_is_run_again(postgres_url, caplog):
+def test_a_leave_that_loses_a_deadlock_to_the_presence_webhook_is_run_again(postgres_url, caplog, monkeypatch):
     """The leave locks Space → Participant; LiveKit's participant_left webhook updates Participant → Space.
     Forced into a cycle here with a second connection playing the webhook: PostgreSQL aborts the leave
-    (it waited first), the leave runs again, and the listener count drops once."""
+    (its deadlock check runs first), the leave runs again, and the listener count drops once."""
     import psycopg
 
+    from rooms.services import presence
     from tests.realtime.conftest import _test_database_url
 
     space = services.space_create(host=HostFactory(), title="deadlock")
@@ -72,8 +73,20 @@ def test_a_leave_that_loses_a_deadlock_to_the_presence_webhook_is_run_again(post
     participant = Participant.objects.get(space=space, user=user)
     assert Space.objects.get(pk=space.pk).listener_count == 1
 
+    # The leave pauses once, holding the Space's lock, until the "webhook" waits for that lock.
+    holds_space, go_on = threading.Event(), threading.Event()
+    real_lock_space = presence.lock_space
+
+    def lock_space_then_pause(*, space_id):
+        locked = real_lock_space(space_id=space_id)
+        if not holds_space.is_set():
+            holds_space.set()
+            go_on.wait(20)
+        return locked
+
+    monkeypatch.setattr(presence, "lock_space", lock_space_then_pause)
     webhook = psycopg.connect(_test_database_url())
-    webhook.execute("SET deadlock_timeout = '10s'")  # so that the leave (1 s) is the side PostgreSQL aborts
+    webhook.execute("SET deadlock_timeout = '10s'")  # the leave's check (1 s) finds the cycle first
     webhook.commit()
     errors: list[BaseException] = []
 
@@ -85,27 +98,40 @@ def test_a_leave_that_loses_a_deadlock_to_the_presence_webhook_is_run_again(post
         finally:
             connection.close()
 
+    def webhook_decrements() -> None:  # waits for the leave's Space lock
+        try:
+            webhook.execute(
+                "UPDATE rooms_space SET listener_count = listener_count - 1 WHERE id = %s AND listener_count > 0",
+                [space.pk],
+            )
+            webhook.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    watcher = psycopg.connect(_test_database_url(), autocommit=True)
     try:
         webhook.execute(
             "UPDATE rooms_participant SET is_connected = false, left_at = now() WHERE id = %s", [participant.pk]
         )
         leaver = threading.Thread(target=leave)
         leaver.start()
-        for _ in range(100):  # until the leave waits for the participant row the "webhook" holds
-            waiting = webhook.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        assert holds_space.wait(20)
+        decrement = threading.Thread(target=webhook_decrements)
+        decrement.start()
+        for _ in range(400):  # until the webhook's UPDATE waits for the Space's lock
+            row = watcher.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [webhook.info.backend_pid]
             ).fetchone()
-            if waiting and waiting[0]:
+            if row and row[0] == "Lock":
                 break
             threading.Event().wait(0.05)
-        webhook.execute(
-            "UPDATE rooms_space SET listener_count = listener_count - 1 WHERE id = %s AND listener_count > 0",
-            [space.pk],
-        )  # waits for the leave's Space lock: a cycle, which PostgreSQL breaks by aborting the leave
-        webhook.commit()
+        go_on.set()  # the leave now asks for the participant row the webhook holds: a cycle
         leaver.join(30)
+        decrement.join(30)
     finally:
+        go_on.set()
         webhook.close()
+        watcher.close()
 
     assert not errors, errors
     assert "db.deadlock_retried" in caplog.text  # the cycle did happen, and the leave was run again
