@@ -154,24 +154,29 @@ def wait_idle(pid: int, limit_s: float = 120.0) -> None:
             return
 
 
+def server_settings(db_name: str, transport: str, prefix: str) -> dict[str, str]:
+    """The environment of a measured server: its own channel prefix, no throttles, no LiveKit calls."""
+    return {
+        "DATABASE_URL": bench_database_url(db_name),
+        "SPACES_REALTIME_TRANSPORT": transport,
+        "SPACES_CHANNEL_PREFIX": prefix,
+        "SPACES_DISABLE_THROTTLING": "1",
+        "DB_CONN_MAX_AGE": "60",
+        "CELERY_TASK_ALWAYS_EAGER": "1",
+        "LIVEKIT_URL": "",
+        "LIVEKIT_API_URL": "",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SETTINGS_MODULE": "spaces_project.settings",
+    }
+
+
 def start_server(
     kind: str, transport: str, db_name: str, log: Path, prefix: str = ""
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = dict(os.environ)
-    env.update(
-        DATABASE_URL=bench_database_url(db_name),
-        SPACES_REALTIME_TRANSPORT=transport,
-        SPACES_CHANNEL_PREFIX=prefix or f"bench-{uuid.uuid4().hex[:8]}",
-        SPACES_DISABLE_THROTTLING="1",
-        DB_CONN_MAX_AGE="60",
-        CELERY_TASK_ALWAYS_EAGER="1",
-        LIVEKIT_URL="",
-        LIVEKIT_API_URL="",
-        LOG_LEVEL="WARNING",
-        DJANGO_DEBUG="false",
-        DJANGO_SETTINGS_MODULE="spaces_project.settings",
-    )
+    env.update(server_settings(db_name, transport, prefix or f"bench-{uuid.uuid4().hex[:8]}"))
     env.update(EXTRA_ENV)
     app = "spaces_project.asgi:application"
     if kind == "uvicorn" and os.environ.get("FANOUT_PROFILE"):

@@ -86,16 +86,9 @@ def main() -> None:
     args = parser.parse_args()
     fanout.raise_nofile()
     fanout.ensure_database(args.db)
-    os.environ.update(
-        SPACES_CHANNEL_PREFIX=f"mem-{uuid.uuid4().hex[:8]}",
-        SPACES_DISABLE_THROTTLING="1",
-        DB_CONN_MAX_AGE="60",
-        CELERY_TASK_ALWAYS_EAGER="1",
-        LIVEKIT_URL="",
-        LIVEKIT_API_URL="",
-        LOG_LEVEL="WARNING",
-        DJANGO_DEBUG="false",
-    )
+    settings = fanout.server_settings(args.db, "hub", f"mem-{uuid.uuid4().hex[:8]}")
+    settings.pop("DATABASE_URL")  # setup_django points it at the bench database
+    os.environ.update(settings)
     fanout.setup_django(args.db)
     world = fanout.seed(args.listeners)
     with tempfile.TemporaryDirectory(prefix="socket-memory-") as tmp:
