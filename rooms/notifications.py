@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from rooms.models import Notification, NotificationKind, Reminder, Space
+from spaces_project.common.handoff import enqueue_on_commit
 from spaces_project.common.realtime import Audience, publish_on_commit
 
 logger = logging.getLogger(__name__)
@@ -153,14 +154,10 @@ def _send(notifications: list[Notification]) -> None:
 
 
 def reminders_notify_on_commit(*, space_id: int, kind: str, key: str = "") -> None:
-    """Queue :func:`reminders_notify` for after the current transaction commits (lifecycle services call this)."""
+    """Queue :func:`reminders_notify` for after the current transaction commits (lifecycle services call this).
 
-    def enqueue() -> None:
-        from rooms.discovery_tasks import reminders_notify as task
+    A lost hand-off (broker down) is logged; the reminders sweep catches up on started Spaces.
+    """
+    from rooms.discovery_tasks import reminders_notify as task
 
-        try:
-            task.delay(space_id, kind, key)
-        except Exception:  # broker down: the sweep task catches up on started Spaces
-            logger.exception("reminders.enqueue_failed", extra={"space_id": space_id, "kind": kind})
-
-    transaction.on_commit(enqueue)
+    enqueue_on_commit("reminders_notify", lambda: task.delay(space_id, kind, key))

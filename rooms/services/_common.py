@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.db.models import F
@@ -81,34 +80,31 @@ def audit(
     )
 
 
-def _enqueue(name: str, fn: Callable[[], object]) -> None:
-    """Hand a LiveKit task to Celery after commit (never raises: ``livekit_dirty`` and the reconcile
-    task repair anything a lost hand-off leaves behind)."""
-    enqueue_on_commit(name, fn)
-
-
 def livekit_apply(*, participant: Participant, mute: bool = False) -> None:
-    """Mark the participant dirty and apply its role (and a server mute, if asked) to LiveKit after commit."""
+    """Mark the participant dirty and apply its role (and a server mute, if asked) to LiveKit after commit.
+
+    A lost hand-off (broker down) is logged; ``livekit_dirty`` and the reconcile task repair it.
+    """
     from rooms import tasks
 
     Participant.objects.filter(pk=participant.pk).update(livekit_dirty=True)
     participant.livekit_dirty = True
     pid = participant.pk
-    _enqueue("livekit_participant_apply", lambda: tasks.livekit_participant_apply.delay(pid, mute))
+    enqueue_on_commit("livekit_participant_apply", lambda: tasks.livekit_participant_apply.delay(pid, mute))
 
 
 def livekit_disconnect(*, space: Space, user_id: int) -> None:
     from rooms import tasks
 
     sid = space.pk
-    _enqueue("livekit_participant_remove", lambda: tasks.livekit_participant_remove.delay(sid, user_id))
+    enqueue_on_commit("livekit_participant_remove", lambda: tasks.livekit_participant_remove.delay(sid, user_id))
 
 
 def livekit_close_room(*, space: Space) -> None:
     from rooms import tasks
 
     sid = space.pk
-    _enqueue("livekit_room_delete", lambda: tasks.livekit_room_delete.delay(sid))
+    enqueue_on_commit("livekit_room_delete", lambda: tasks.livekit_room_delete.delay(sid))
 
 
 def demote_to_listener_count_delta(*, participant: Participant) -> None:

@@ -41,14 +41,15 @@ def atomic_retrying_deadlocks(fn: Callable[P, R]) -> Callable[P, R]:
         if connection.in_atomic_block:
             with transaction.atomic():
                 return fn(*args, **kwargs)
-        for attempt in range(1, ATTEMPTS + 1):
+        for attempt in range(1, ATTEMPTS):
             try:
                 with transaction.atomic():
                     return fn(*args, **kwargs)
             except OperationalError as exc:
-                if attempt == ATTEMPTS or not is_deadlock(exc):
+                if not is_deadlock(exc):
                     raise
                 logger.warning("db.deadlock_retried", extra={"function": fn.__qualname__, "attempt": attempt})
-        raise AssertionError("unreachable")
+        with transaction.atomic():  # the last attempt: whatever it raises, the caller gets
+            return fn(*args, **kwargs)
 
     return wrapper

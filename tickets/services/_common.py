@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import F
 
+from spaces_project.common.handoff import enqueue_on_commit
 from tickets.models import TicketOffer
 
 
@@ -19,3 +20,10 @@ def ticket_payment_key(ticket_id: int) -> str:
 
 def ticket_refund_key(ticket_id: int) -> str:
     return f"spaces-ticket-{ticket_id}-refund"
+
+
+def refund_on_commit(*, ticket_id: int) -> None:
+    """Queue the refund of a ``refund_pending`` ticket after commit (a lost hand-off: the refunds sweep)."""
+    from tickets import tasks
+
+    enqueue_on_commit("ticket_refund", lambda: tasks.ticket_refund.delay(ticket_id))

@@ -27,7 +27,7 @@ from spaces_project.common.realtime import Audience, publish_on_commit
 from tickets import stripe_client
 from tickets.exceptions import AlreadyHasTicket, HostCannotBuy, NotTicketed, PaymentProviderError, SalesClosed, SoldOut
 from tickets.models import Ticket, TicketOffer, TicketStatus
-from tickets.services._common import seats_release, ticket_payment_key
+from tickets.services._common import refund_on_commit, seats_release, ticket_payment_key
 
 logger = logging.getLogger(__name__)
 
@@ -237,15 +237,9 @@ def ticket_payment_confirm(*, payment_intent_id: str, ticket_id: int | None, amo
     # Charged without a seat to give: refund at once.
     ticket.status = TicketStatus.REFUND_PENDING
     ticket.save(update_fields=["status", "payment_intent_id", "updated_at"])
-    _refund_on_commit(ticket_id=ticket.pk)
+    refund_on_commit(ticket_id=ticket.pk)
     logger.warning("ticket.paid_without_seat", extra={"ticket_id": ticket.pk, "space_id": ticket.space_id})
     return "refunding"
-
-
-def _refund_on_commit(*, ticket_id: int) -> None:
-    from tickets import tasks
-
-    enqueue_on_commit("ticket_refund", lambda: tasks.ticket_refund.delay(ticket_id))
 
 
 def _notify_paid(*, ticket: Ticket) -> None:

@@ -20,7 +20,7 @@ from spaces_project.common.realtime import Audience, publish_on_commit
 from tickets import stripe_client
 from tickets.exceptions import RefundNotAllowed
 from tickets.models import Payout, PayoutStatus, Ticket, TicketOffer, TicketStatus
-from tickets.services._common import seats_release, ticket_refund_key
+from tickets.services._common import refund_on_commit, seats_release, ticket_refund_key
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def ticket_refund_request(*, ticket_id: int) -> bool:
     TicketOffer.objects.select_for_update().filter(space_id=found).first()
     ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
     if ticket.status == TicketStatus.REFUND_PENDING:
-        _refund_on_commit(ticket_id=ticket.pk)  # retry a refund that did not go through
+        refund_on_commit(ticket_id=ticket.pk)  # retry a refund that did not go through
         return True
     if ticket.status != TicketStatus.PAID:
         return False
@@ -46,14 +46,8 @@ def ticket_refund_request(*, ticket_id: int) -> bool:
         raise RefundNotAllowed("The host of this Space was already paid out.", code="already_paid_out")
     Ticket.objects.filter(pk=ticket.pk).update(status=TicketStatus.REFUND_PENDING, updated_at=timezone.now())
     seats_release(space_id=ticket.space_id, count=1)
-    _refund_on_commit(ticket_id=ticket.pk)
+    refund_on_commit(ticket_id=ticket.pk)
     return True
-
-
-def _refund_on_commit(*, ticket_id: int) -> None:
-    from tickets import tasks
-
-    enqueue_on_commit("ticket_refund", lambda: tasks.ticket_refund.delay(ticket_id))
 
 
 def ticket_refund_send(*, ticket_id: int) -> str:
@@ -150,7 +144,7 @@ def space_refund_all(*, space_id: int) -> int:
         Ticket.objects.filter(space_id=space_id, status=TicketStatus.REFUND_PENDING).values_list("pk", flat=True)
     )
     for ticket_id in pending:
-        _refund_on_commit(ticket_id=ticket_id)
+        refund_on_commit(ticket_id=ticket_id)
     logger.info("space.refund_all", extra={"space_id": space_id, "refunds": len(pending), "holds": released})
     return len(pending)
 
