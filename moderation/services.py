@@ -40,7 +40,7 @@ from rooms.models import STAGE_ROLES, Participant, Role, Space, SpaceState
 from rooms.selectors import access_space_for_host_team
 from rooms.services._common import audit, lock_participant, lock_space
 from rooms.services.lifecycle import space_end
-from rooms.services.moderation import participant_eject
+from rooms.services.moderation import cohost_rows_revoke, participant_eject
 from spaces_project.common.realtime import Audience, publish_on_commit
 
 logger = logging.getLogger(__name__)
@@ -120,6 +120,8 @@ def space_ban_create(
     ejected = _eject_if_present(
         space_id=space.pk, actor=actor, actor_role=actor_role, user_id=target.pk, ban=scope, reason=reason
     )
+    revoke_where = {"host_id": space.host_id} if scope == "host" else {"space_id": space.pk}
+    cohost_rows_revoke(user_id=target.pk, actor=actor, actor_role=actor_role, cause=f"{scope}_ban", **revoke_where)
     if not ejected:
         audit(
             space=space,
@@ -169,6 +171,7 @@ def host_ban_create(*, host: User, target: User, reason: str = "") -> tuple[Host
             details={"scope": "host"},
         )
         _host_ban_enforce(host_id=host.pk, actor=host, actor_role=Role.HOST, user_id=target.pk, reason=reason)
+        cohost_rows_revoke(user_id=target.pk, actor=host, actor_role=Role.HOST, host_id=host.pk, cause="host_ban")
     return ban, created
 
 

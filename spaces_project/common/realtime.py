@@ -135,14 +135,14 @@ def _header_for(event: Event, audience: Audience) -> dict[str, Any]:
 
 
 def host_team_ids(*, space_id: int) -> list[int]:
-    """The host and co-hosts of a Space now: the recipients of a host-team event."""
-    from rooms.models import HOST_TEAM, Participant, Space  # realtime is Spaces-specific plumbing
+    """The host and current co-hosts of a Space: the recipients of a host-team event.
 
-    ids = set(Participant.objects.filter(space_id=space_id, role__in=HOST_TEAM).values_list("user_id", flat=True))
-    host_id = Space.objects.filter(pk=space_id).values_list("host_id", flat=True).first()
-    if host_id is not None:
-        ids.add(host_id)
-    return sorted(ids)
+    The same rule as every host-team check (``rooms.selectors.host_team_role``): a co-host of a Space
+    that is not live, or one banned from it or by its host, gets nothing.
+    """
+    from rooms.selectors import host_team_user_ids  # realtime is Spaces-specific plumbing
+
+    return host_team_user_ids(space_id=space_id)
 
 
 # --- transport ------------------------------------------------------------------------------------
