@@ -186,11 +186,14 @@ def publish_message(channel: str, message: bytes) -> None:
         deliver_in_process(channel, message)
 
 
-def _send_group(group: str, event: Event) -> None:
+def _send_group(group: str, event: Event, to: list[int] | None = None) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    async_to_sync(layer.group_send)(group, {"type": "spaces.event", "event": event.envelope()})
+    message: dict[str, Any] = {"type": "spaces.event", "event": event.envelope()}
+    if to is not None:
+        message["to"] = to
+    async_to_sync(layer.group_send)(group, message)
 
 
 def _publish(event: Event, audience: Audience, user_ids: list[int]) -> None:
@@ -215,8 +218,11 @@ def _publish_stock(event: Event, audience: Audience, user_ids: list[int]) -> Non
     else:
         assert event.space is not None
         groups = [hosts_group(event.space) if audience is Audience.HOSTS else room_group(event.space)]
+    # A socket joins the host-team group when it opens; whoever has left the host team since (demoted,
+    # banned) is still in it, so host-team events name their recipients now, as on the hub path.
+    to = host_team_ids(space_id=event.space) if audience is Audience.HOSTS and event.space is not None else None
     for group in groups:
-        _send_group(group, event)
+        _send_group(group, event, to)
 
 
 def publish_on_commit(
