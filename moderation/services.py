@@ -99,9 +99,11 @@ def space_ban_create(
 ) -> tuple[SpaceBan | HostBan, bool]:
     """Ban ``target`` from this Space (``scope="space"``) or from all of its host's Spaces (``"host"``).
 
-    Host team only (co-hosts use the host's list while they co-host). Idempotent: returns the ban and
-    whether it is new. A target who is in the live Space is ejected at once (LiveKit and sockets).
-    Writes a ``ban`` audit row. Locks the Space row.
+    Host team only: the host in any state, a co-host while the Space is live (they use the host's list
+    while they co-host; ``rooms.selectors.host_team_role``). Idempotent: returns the ban and whether it
+    is new. A target who is in the live Space is ejected at once (LiveKit and sockets); a target's co-host
+    rows in Spaces that are not live become a listener's (``cohost_rows_revoke``). Writes a ``ban``
+    audit row. Locks the Space row.
     """
     space = lock_space(space_id=space_id)
     actor_role = access_space_for_host_team(space=space, user=actor)
@@ -140,7 +142,9 @@ def space_ban_create(
 
 @transaction.atomic
 def space_ban_lift(*, space_id: int, actor: User, target: User, scope: str = "space") -> None:
-    """Lift a Space ban (host team) or a host-wide ban (the host only). Writes an ``unban`` audit row."""
+    """Lift a Space ban (host team, as in ``space_ban_create``) or a host-wide ban (the host only).
+
+    Writes an ``unban`` audit row."""
     space = lock_space(space_id=space_id)
     actor_role = access_space_for_host_team(space=space, user=actor)
     if scope == "host":
