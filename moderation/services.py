@@ -40,7 +40,7 @@ from rooms.models import STAGE_ROLES, Participant, Role, Space, SpaceState
 from rooms.selectors import access_space_for_host_team
 from rooms.services._common import audit, lock_participant, lock_space
 from rooms.services.lifecycle import space_end
-from rooms.services.moderation import participant_eject
+from rooms.services.moderation import cohost_rows_revoke, participant_eject
 from spaces_project.common.realtime import Audience, publish_on_commit
 
 logger = logging.getLogger(__name__)
@@ -99,9 +99,11 @@ def space_ban_create(
 ) -> tuple[SpaceBan | HostBan, bool]:
     """Ban ``target`` from this Space (``scope="space"``) or from all of its host's Spaces (``"host"``).
 
-    Host team only (co-hosts use the host's list while they co-host). Idempotent: returns the ban and
-    whether it is new. A target who is in the live Space is ejected at once (LiveKit and sockets).
-    Writes a ``ban`` audit row. Locks the Space row.
+    Host team only: the host in any state, a co-host while the Space is live (they use the host's list
+    while they co-host; ``rooms.selectors.host_team_role``). Idempotent: returns the ban and whether it
+    is new. A target who is in the live Space is ejected at once (LiveKit and sockets); a target's co-host
+    rows in Spaces that are not live become a listener's (``cohost_rows_revoke``). Writes a ``ban``
+    audit row. Locks the Space row.
     """
     space = lock_space(space_id=space_id)
     actor_role = access_space_for_host_team(space=space, user=actor)
@@ -120,6 +122,8 @@ def space_ban_create(
     ejected = _eject_if_present(
         space_id=space.pk, actor=actor, actor_role=actor_role, user_id=target.pk, ban=scope, reason=reason
     )
+    revoke_where = {"host_id": space.host_id} if scope == "host" else {"space_id": space.pk}
+    cohost_rows_revoke(user_id=target.pk, actor=actor, actor_role=actor_role, cause=f"{scope}_ban", **revoke_where)
     if not ejected:
         audit(
             space=space,
@@ -138,7 +142,9 @@ def space_ban_create(
 
 @transaction.atomic
 def space_ban_lift(*, space_id: int, actor: User, target: User, scope: str = "space") -> None:
-    """Lift a Space ban (host team) or a host-wide ban (the host only). Writes an ``unban`` audit row."""
+    """Lift a Space ban (host team, as in ``space_ban_create``) or a host-wide ban (the host only).
+
+    Writes an ``unban`` audit row."""
     space = lock_space(space_id=space_id)
     actor_role = access_space_for_host_team(space=space, user=actor)
     if scope == "host":
@@ -169,6 +175,7 @@ def host_ban_create(*, host: User, target: User, reason: str = "") -> tuple[Host
             details={"scope": "host"},
         )
         _host_ban_enforce(host_id=host.pk, actor=host, actor_role=Role.HOST, user_id=target.pk, reason=reason)
+        cohost_rows_revoke(user_id=target.pk, actor=host, actor_role=Role.HOST, host_id=host.pk, cause="host_ban")
     return ban, created
 
 

@@ -183,6 +183,9 @@ class StockSpaceConsumer(SpaceConsumer):
     async def spaces_event(self, message: dict[str, Any]) -> None:
         if self.sink is None:
             return
+        to = message.get("to")
+        if to is not None and self.scope["user"].pk not in to:
+            return  # a host-team event, and this user is no longer on the host team
         event = message["event"]
         self.sink.deliver(json.dumps(event, separators=(",", ":"), ensure_ascii=False), event.get("seq"))
         if event.get("type") == realtime.SPACE_ENDED:

@@ -15,7 +15,7 @@ class NotHost(Forbidden):
 
 class NotHostTeam(Forbidden):
     code = "not_host_team"
-    default_detail = "Only the host or a co-host can do this."
+    default_detail = "Only the host or a current co-host can do this."
 
 
 class CannotModerateHost(Forbidden):

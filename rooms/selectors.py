@@ -31,6 +31,11 @@ def participant_of(*, space_id: int, user_id: int) -> Participant | None:
 
 
 def role_of(*, space: Space, user_id: int) -> str | None:
+    """The role recorded for the user in ``space`` (what they are or were there: ``my_role``, the snapshot).
+
+    A record, not a permission: a co-host row of an ended Space stays ``cohost`` as history. Power comes
+    from ``host_team_role`` / ``access_space_for_host_team`` only.
+    """
     if user_id == space.host_id:
         return Role.HOST
     p = participant_of(space_id=space.pk, user_id=user_id)
@@ -101,9 +106,50 @@ def access_space_for_host(*, space: Space, user: User) -> None:
         raise NotHost()
 
 
+def _current_cohosts(*, space_id: int, host_id: int) -> QuerySet[Participant]:
+    """Co-host rows of a Space whose holder is banned neither from it nor by its host (the Space must be live)."""
+    return Participant.objects.filter(space_id=space_id, role=Role.COHOST).filter(
+        ~Exists(SpaceBan.objects.filter(space_id=space_id, user_id=OuterRef("user_id"))),
+        ~Exists(HostBan.objects.filter(host_id=host_id, user_id=OuterRef("user_id"))),
+    )
+
+
+def host_team_role(*, space: Space, user_id: int) -> str | None:
+    """``host`` or ``cohost`` if ``user_id`` holds host-team power over ``space`` now, else None.
+
+    The host holds it in every state (their Space, their lists, their inbox). A co-host holds it only
+    while the Space is live, while they hold the co-host seat, and while they are banned neither from the
+    Space nor by its host: the co-host row of an ended Space is history, not power (docs/security.md,
+    "Host-team power and Space state").
+    """
+    if user_id == space.host_id:
+        return Role.HOST
+    if space.state != SpaceState.LIVE:
+        return None
+    if _current_cohosts(space_id=space.pk, host_id=space.host_id).filter(user_id=user_id).exists():
+        return Role.COHOST
+    return None
+
+
+def host_team_user_ids(*, space_id: int) -> list[int]:
+    """The host and current co-hosts of a Space: the recipients of a host-team event."""
+    row = Space.objects.filter(pk=space_id).values_list("host_id", "state").first()
+    if row is None:
+        return []
+    host_id, state = row
+    ids = {host_id}
+    if state == SpaceState.LIVE:
+        ids.update(_current_cohosts(space_id=space_id, host_id=host_id).values_list("user_id", flat=True))
+    return sorted(ids)
+
+
 def access_space_for_host_team(*, space: Space, user: User) -> str:
-    """Raise unless ``user`` is the host or a co-host of ``space``; returns their role."""
-    role = role_of(space=space, user_id=user.pk)
+    """Raise ``not_host_team`` unless ``user`` holds host-team power over ``space`` now; returns their role.
+
+    The one host-team check of every entry point (REST views, services, websocket data): see
+    ``host_team_role`` for the rule.
+    """
+    role = host_team_role(space=space, user_id=user.pk)
     if role not in HOST_TEAM:
         raise NotHostTeam()
     return str(role)

@@ -121,6 +121,8 @@ def space_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool]:
     with _consistent_read():
         space = space_for_socket(space_id=space_id, user=user)
         you = _you(space, user)
+        # ``space_for_socket`` let us in: the Space is live and the user banned from neither it nor its host,
+        # so a co-host row here is a current co-host (``rooms.selectors.host_team_role``, without a query).
         host_team = you["role"] in HOST_TEAM
         data: dict[str, Any] = {
             "v": realtime.PROTOCOL_VERSION,

@@ -7,12 +7,23 @@ co-hosts cannot act on each other. LiveKit follows on commit (mute, permission c
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from moderation.models import HostBan, SpaceBan
 from rooms import events
 from rooms.exceptions import CannotModerateCohost, CannotModerateHost, CannotTargetSelf, NotInSpace, NotOnStage
-from rooms.models import STAGE_ROLES, HandRaise, HandState, Invitation, InvitationState, Participant, Role, Space
+from rooms.models import (
+    STAGE_ROLES,
+    HandRaise,
+    HandState,
+    Invitation,
+    InvitationState,
+    Participant,
+    Role,
+    Space,
+    SpaceState,
+)
 from rooms.services._common import (
     audit,
     emit_room,
@@ -147,6 +158,7 @@ def participant_eject(
         HostBan.objects.get_or_create(
             host_id=space.host_id, user_id=user_id, defaults={"banned_by": actor, "reason": reason}
         )
+        cohost_rows_revoke(user_id=user_id, actor=actor, actor_role=actor_role, host_id=space.host_id, cause="host_ban")
     target = participant.user
     audit(space=space, actor=actor, actor_role=actor_role, action="remove", target=target, reason=reason)
     if ban is not None:
@@ -168,3 +180,50 @@ def participant_eject(
     if was_stage:
         emit_stage(space=space)
     livekit_disconnect(space=space, user_id=user_id)
+
+
+def cohost_rows_revoke(
+    *,
+    user_id: int,
+    actor: User | None,
+    actor_role: str,
+    cause: str,
+    host_id: int | None = None,
+    space_id: int | None = None,
+) -> list[int]:
+    """After a ban: take the co-host role from ``user_id`` in every Space of ``host_id`` (or in ``space_id``)
+    that is not live, and cancel their pending invitations there. Returns the Spaces whose row changed.
+
+    The live Space is the ejection's business (``participant_eject``: a co-host holds a stage seat, so a
+    ban always ejects them, and LiveKit and their sockets follow on commit). What is left are co-host
+    rows of ended Spaces: they grant nothing already (``rooms.selectors.host_team_role``), and become a
+    listener's so that no record says otherwise. One ``cohost_remove`` audit row per Space changed, with
+    ``details.cause``. Conditional updates: safe against a concurrent host removing the same row.
+    """
+    assert (host_id is None) != (space_id is None)
+    where = {"space__host_id": host_id} if host_id is not None else {"space_id": space_id}
+    rows = (
+        Participant.objects.filter(user_id=user_id, role=Role.COHOST, **where)
+        .exclude(space__state=SpaceState.LIVE)
+        .select_related("space", "user")
+        .order_by("pk")
+    )
+    changed: list[int] = []
+    for row in rows:
+        if not Participant.objects.filter(pk=row.pk, role=Role.COHOST).update(
+            role=Role.LISTENER, is_muted=False, updated_at=timezone.now()
+        ):
+            continue
+        changed.append(row.space_id)
+        audit(
+            space=row.space,
+            actor=actor,
+            actor_role=actor_role,
+            action="cohost_remove",
+            target=row.user,
+            details={"cause": cause},
+        )
+    Invitation.objects.filter(invitee_id=user_id, state=InvitationState.PENDING, **where).update(
+        state=InvitationState.CANCELED, responded_at=timezone.now()
+    )
+    return changed

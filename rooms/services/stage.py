@@ -22,12 +22,22 @@ from rooms.exceptions import (
     InvitationPending,
     NotCohost,
     NotHost,
-    NotHostTeam,
     NotInSpace,
     NotOnStage,
 )
-from rooms.models import HOST_TEAM, STAGE_ROLES, HandRaise, HandState, Invitation, InvitationState, Participant, Role
+from rooms.models import (
+    HOST_TEAM,
+    STAGE_ROLES,
+    HandRaise,
+    HandState,
+    Invitation,
+    InvitationState,
+    Participant,
+    Role,
+    SpaceState,
+)
 from rooms.models import Space as SpaceModel
+from rooms.selectors import access_space_for_host_team
 from rooms.services._common import (
     audit,
     emit_hosts,
@@ -37,17 +47,14 @@ from rooms.services._common import (
     ensure_seat,
     lock_live_space,
     lock_participant,
+    lock_space,
     participant_set_role,
 )
 
 
 def _actor_role(*, space: SpaceModel, actor: User) -> str:
-    if actor.pk == space.host_id:
-        return Role.HOST
-    p = Participant.objects.filter(space=space, user=actor).first()
-    if p is None or p.role not in HOST_TEAM:
-        raise NotHostTeam()
-    return p.role
+    """The actor's host-team role now, or ``not_host_team`` (the shared rule: ``access_space_for_host_team``)."""
+    return access_space_for_host_team(space=space, user=actor)
 
 
 def _present(*, space: SpaceModel, user_id: int) -> Participant:
@@ -262,13 +269,23 @@ def cohost_add(*, space_id: int, actor: User, target: User) -> Participant | Inv
 
 @transaction.atomic
 def cohost_remove(*, space_id: int, actor: User, target: User) -> Participant:
-    """Host takes the co-host role away; the user stays on stage as a speaker (seat permitting)."""
-    space = lock_live_space(space_id=space_id)
+    """Host takes the co-host role away, in any state of the Space.
+
+    Live: the user stays on stage as a speaker (seat permitting), LiveKit follows on commit and
+    ``stage.updated`` is published. Not live (a co-host row left by an ended Space): the row becomes a
+    speaker's, with nothing to tell LiveKit or sockets. Writes a ``cohost_remove`` audit row either way.
+    """
+    space = lock_space(space_id=space_id)
     if actor.pk != space.host_id:
         raise NotHost()
     participant = lock_participant(space=space, user_id=target.pk)
     if participant is None or participant.role != Role.COHOST:
         raise NotCohost()
+    if space.state != SpaceState.LIVE:
+        participant.role, participant.is_muted = Role.SPEAKER, False
+        participant.save(update_fields=["role", "is_muted", "updated_at"])
+        audit(space=space, actor=actor, actor_role=Role.HOST, action="cohost_remove", target=target)
+        return participant
     if Participant.objects.filter(space=space, role=Role.SPEAKER).count() < _max_speakers():
         participant_set_role(space=space, participant=participant, role=Role.SPEAKER)
     else:

@@ -135,14 +135,14 @@ def _header_for(event: Event, audience: Audience) -> dict[str, Any]:
 
 
 def host_team_ids(*, space_id: int) -> list[int]:
-    """The host and co-hosts of a Space now: the recipients of a host-team event."""
-    from rooms.models import HOST_TEAM, Participant, Space  # realtime is Spaces-specific plumbing
+    """The host and current co-hosts of a Space: the recipients of a host-team event.
 
-    ids = set(Participant.objects.filter(space_id=space_id, role__in=HOST_TEAM).values_list("user_id", flat=True))
-    host_id = Space.objects.filter(pk=space_id).values_list("host_id", flat=True).first()
-    if host_id is not None:
-        ids.add(host_id)
-    return sorted(ids)
+    The same rule as every host-team check (``rooms.selectors.host_team_role``): a co-host of a Space
+    that is not live, or one banned from it or by its host, gets nothing.
+    """
+    from rooms.selectors import host_team_user_ids  # realtime is Spaces-specific plumbing
+
+    return host_team_user_ids(space_id=space_id)
 
 
 # --- transport ------------------------------------------------------------------------------------
@@ -186,11 +186,14 @@ def publish_message(channel: str, message: bytes) -> None:
         deliver_in_process(channel, message)
 
 
-def _send_group(group: str, event: Event) -> None:
+def _send_group(group: str, event: Event, to: list[int] | None = None) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    async_to_sync(layer.group_send)(group, {"type": "spaces.event", "event": event.envelope()})
+    message: dict[str, Any] = {"type": "spaces.event", "event": event.envelope()}
+    if to is not None:
+        message["to"] = to
+    async_to_sync(layer.group_send)(group, message)
 
 
 def _publish(event: Event, audience: Audience, user_ids: list[int]) -> None:
@@ -215,8 +218,11 @@ def _publish_stock(event: Event, audience: Audience, user_ids: list[int]) -> Non
     else:
         assert event.space is not None
         groups = [hosts_group(event.space) if audience is Audience.HOSTS else room_group(event.space)]
+    # A socket joins the host-team group when it opens; whoever has left the host team since (demoted,
+    # banned) is still in it, so host-team events name their recipients now, as on the hub path.
+    to = host_team_ids(space_id=event.space) if audience is Audience.HOSTS and event.space is not None else None
     for group in groups:
-        _send_group(group, event)
+        _send_group(group, event, to)
 
 
 def publish_on_commit(
