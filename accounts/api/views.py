@@ -22,7 +22,7 @@ from accounts.api.serializers import (
     TokenOutputSerializer,
     UserBriefSerializer,
 )
-from accounts.exceptions import AccountSuspended
+from accounts.exceptions import AccountSuspended, OriginNotAllowed
 from accounts.models import Follow, User
 from moderation.throttles import ClientAddressScopedRateThrottle
 from spaces_project.common import security
@@ -45,9 +45,7 @@ def _session_wanted(request: Request) -> bool:
     """
     verdict = security.request_origin(request._request)
     if verdict is security.BrowserOrigin.FOREIGN:
-        raise ApplicationError(
-            "This login comes from a page of another site.", code="origin_not_allowed", status_code=403
-        )
+        raise OriginNotAllowed()
     return verdict is security.BrowserOrigin.OURS
 
 
