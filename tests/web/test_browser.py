@@ -228,6 +228,8 @@ def test_pages_render_in_a_real_browser(web_server: Server, browser: Any) -> Non
     page.wait_for_selector("#eligibility:not([hidden])")
     assert "600 followers" in page.inner_text("#eligibility")
     shot(page, "create-not-eligible")
+    page.goto(f"{web_server.http}/admin/login/")  # Django admin's own pages run under the policy too
+    page.wait_for_selector("#login-form")
 
 
 def test_login_never_leaves_the_site_whatever_next_says(web_server: Server, browser: Any) -> None:
