@@ -128,7 +128,10 @@ def origin_allowed(origin: str) -> bool:
         elif normalized == f"{entry.scheme}://{entry.netloc}":
             return True
     domain, _port = split_domain_port(parsed.netloc)
-    return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:  # what Django's get_host() allows in this case
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
 
 
 class BrowserOrigin(enum.Enum):

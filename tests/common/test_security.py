@@ -307,3 +307,24 @@ def test_api_docs_have_their_own_policy(client: Client) -> None:
     assert response.status_code == 200
     assert "cdn.jsdelivr.net" in response["Content-Security-Policy"]
     assert "<script>" not in response.content.decode()  # its script comes from a URL the policy allows
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("http://testserver", True),
+        ("https://127.0.0.1:8443", True),  # ALLOWED_HOSTS names hosts: any scheme and port of them
+        ("https://spaces.example.com", True),  # a CSRF_TRUSTED_ORIGINS entry
+        ("https://app.spaces.example.com", True),  # its wildcard
+        ("http://app.spaces.example.com", False),  # the wildcard is for https only
+        ("https://evil.example", False),
+        ("https://testserver.evil.example", False),
+        ("null", False),
+        ("file://", False),
+    ],
+)
+def test_origin_allowed(settings: Any, origin: str, allowed: bool) -> None:
+    from spaces_project.common.security import origin_allowed
+
+    settings.CSRF_TRUSTED_ORIGINS = ["https://spaces.example.com", "https://*.spaces.example.com"]
+    assert origin_allowed(origin) is allowed
