@@ -22,11 +22,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _haproxy_path() -> str:
+    return shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+
 @pytest.fixture
 def haproxy() -> str:
-    path = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    path = _haproxy_path()
     if not os.path.exists(path):
-        message = "haproxy is not installed (bin/cluster installs it)"
+        subprocess.run([str(ROOT / "bin" / "cluster"), "install-haproxy"], check=False, timeout=600)
+        path = _haproxy_path()
+    if not os.path.exists(path):
+        message = "haproxy is not installed and `bin/cluster install-haproxy` could not install it"
         if IN_CI:
             pytest.fail(f"CI=true: {message}", pytrace=False)
         pytest.skip(message)
