@@ -33,3 +33,9 @@ class UsernameTaken(ApplicationError):
     code = "username_taken"
     status_code = 409
     default_detail = "This username is already taken."
+
+
+class OriginNotAllowed(ApplicationError):
+    code = "origin_not_allowed"
+    status_code = 403
+    default_detail = "This login comes from a page of another site."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from channels.auth import AuthMiddlewareStack
@@ -9,6 +10,10 @@ from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
 from rest_framework.authtoken.models import Token
+
+from spaces_project.common import security
+
+logger = logging.getLogger(__name__)
 
 
 @database_sync_to_async
@@ -32,6 +37,31 @@ class TokenAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
+def _token_header(scope: dict[str, Any]) -> bool:
+    return any(name == b"authorization" and value.lower().startswith(b"token ") for name, value in scope["headers"])
+
+
+class BrowserOriginMiddleware(BaseMiddleware):
+    """Refuses a handshake from a page of another site before the session cookie is looked at.
+
+    A browser always sends ``Origin`` on a websocket handshake and attaches our session cookie whatever
+    page opened it, so a foreign ``Origin`` would let that page act as the signed-in user. The refusal is
+    a plain HTTP 403 (a close before accept), as Channels' ``OriginValidator`` does. Not refused:
+    a handshake without ``Origin`` (not a browser: the mobile app) and one authenticated by an
+    ``Authorization: Token`` header (a credential no page can make a browser attach; its session is never
+    consulted). docs/security.md, "Proxies, TLS, sessions and origins".
+    """
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        origin = security.scope_origin(scope)
+        if origin is not None and not _token_header(scope) and not security.origin_allowed(origin):
+            logger.info("realtime.origin_refused", extra={"origin": origin[:200], "path": scope.get("path")})
+            await receive()  # websocket.connect: the server then answers the handshake with 403
+            await send({"type": "websocket.close", "code": 1008})
+            return None
+        return await super().__call__(scope, receive, send)
+
+
 def TokenOrSessionAuthMiddlewareStack(inner: Any) -> Any:  # noqa: N802 - mirrors Channels' naming
-    # Session auth runs first; a token header, when present, takes precedence.
-    return AuthMiddlewareStack(TokenAuthMiddleware(inner))
+    # The origin first; then session auth; a token header, when present, takes precedence.
+    return BrowserOriginMiddleware(AuthMiddlewareStack(TokenAuthMiddleware(inner)))

@@ -154,6 +154,10 @@ def wait_idle(pid: int, limit_s: float = 120.0) -> None:
             return
 
 
+# DEBUG off refuses the development key; one random key per benchmark run, shared by its servers.
+BENCH_SECRET_KEY = secrets.token_urlsafe(50)
+
+
 def server_settings(db_name: str, transport: str, prefix: str) -> dict[str, str]:
     """The environment of a measured server: its own channel prefix, no throttles, no LiveKit calls."""
     return {
@@ -167,6 +171,8 @@ def server_settings(db_name: str, transport: str, prefix: str) -> dict[str, str]
         "LIVEKIT_API_URL": "",
         "LOG_LEVEL": "WARNING",
         "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
+        "SPACES_TLS": "false",  # plain http on loopback
         "DJANGO_SETTINGS_MODULE": "spaces_project.settings",
     }
 

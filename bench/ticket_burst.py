@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import platform
+import secrets
 import signal
 import socket
 import statistics
@@ -279,6 +280,8 @@ def main() -> int:
         CELERY_TASK_ALWAYS_EAGER="true",  # never put tasks on a shared broker queue
         LOG_LEVEL="ERROR",  # 900 sold_out answers would each log a 409 warning
         DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),  # DEBUG off refuses the development key
+        SPACES_TLS="false",  # plain http on loopback
     )
     admin_sql(base_db, f'CREATE DATABASE "{db_name}"')
     server: subprocess.Popen[bytes] | None = None

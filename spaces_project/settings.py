@@ -6,11 +6,13 @@ in-memory channel layer and in-process Celery tasks. `.env.example` lists every 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 
 django_stubs_ext.monkeypatch()
 
@@ -30,11 +32,44 @@ def env_int(name: str, default: int) -> int:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", default=True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production-0123456789")
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
+if not DEBUG and SECRET_KEY in {DEV_SECRET_KEY, "change-me"}:
+    raise ImproperlyConfigured(
+        "DJANGO_DEBUG is false but DJANGO_SECRET_KEY is unset or the built-in development key: set "
+        "DJANGO_SECRET_KEY to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 # The public base URL of this deployment, used in share links and the websocket URL handed to clients.
 SPACES_PUBLIC_URL = os.environ.get("SPACES_PUBLIC_URL", "http://127.0.0.1:8000")
+
+# --- Proxies, TLS, sessions and origins (docs/security.md) -----------------------------------
+# Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs); none by default, so a
+# client cannot pick the address its rate limits are counted under (spaces_project/common/security.py).
+SPACES_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("SPACES_TRUSTED_PROXIES", "").split(",") if p.strip()]
+for _proxy in SPACES_TRUSTED_PROXIES:  # a typo fails at start instead of trusting the wrong peers
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"SPACES_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network") from None
+if SPACES_TRUSTED_PROXIES:
+    # Believed only from a trusted proxy: ClientAddressMiddleware drops it from anyone else.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Clients reach Spaces over HTTPS (directly or through a TLS-terminating proxy). On by default when not
+# DEBUG; a plain-http deployment (bin/cluster on loopback) says SPACES_TLS=false explicitly.
+SPACES_TLS = env_bool("SPACES_TLS", default=not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SPACES_SSL_REDIRECT", default=SPACES_TLS)
+SESSION_COOKIE_SECURE = SPACES_TLS
+CSRF_COOKIE_SECURE = SPACES_TLS
+SECURE_HSTS_SECONDS = env_int("SPACES_HSTS_SECONDS", 31_536_000 if SPACES_TLS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SPACES_HSTS_INCLUDE_SUBDOMAINS", default=SPACES_TLS)
+SECURE_HSTS_PRELOAD = env_bool("SPACES_HSTS_PRELOAD", default=False)
+# The probes and the readiness check of a load balancer talk plain http to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_HTTPONLY = True
+# Where Django admin lives (a less guessable path is one more step for a password sprayer).
+SPACES_ADMIN_PATH = os.environ.get("SPACES_ADMIN_PATH", "admin/").strip("/") + "/"
 
 INSTALLED_APPS = [
     "daphne",
@@ -56,7 +91,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "spaces_project.common.security.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "spaces_project.common.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -209,6 +246,9 @@ REST_FRAMEWORK = {
         "join": os.environ.get("SPACES_THROTTLE_JOIN", "60/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Throttles key anonymous callers by REMOTE_ADDR alone: ClientAddressMiddleware has already resolved it
+    # from trusted proxies, and DRF's own reading of X-Forwarded-For would believe any client.
+    "NUM_PROXIES": 0,
 }
 if env_bool("SPACES_DISABLE_THROTTLING"):
     REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = []
@@ -219,6 +259,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for the ban scope choices used by the ban endpoints and by remove (`ban`).
+    "ENUM_NAME_OVERRIDES": {"BanScopeEnum": "moderation.api.serializers.BAN_SCOPE_CHOICES"},
 }
 
 # --- Product rules ----------------------------------------------------------------------------

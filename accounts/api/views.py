@@ -6,10 +6,10 @@ from django.contrib.auth import authenticate, login, logout
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts import selectors, services
@@ -22,9 +22,10 @@ from accounts.api.serializers import (
     TokenOutputSerializer,
     UserBriefSerializer,
 )
-from accounts.exceptions import AccountSuspended
+from accounts.exceptions import AccountSuspended, OriginNotAllowed
 from accounts.models import Follow, User
 from moderation.throttles import ClientAddressScopedRateThrottle
+from spaces_project.common import security
 from spaces_project.common.exceptions import ApplicationError
 
 
@@ -34,33 +35,52 @@ def _me(request: Request) -> User:
     return user
 
 
+def _session_wanted(request: Request) -> bool:
+    """Whether a login should also start a web session: only for a browser on one of our own pages.
+
+    A cross-site page cannot send JSON without a CORS preflight (these views parse nothing else), and a
+    browser names the page it posts from in ``Origin``; a request from elsewhere is refused before any
+    account is touched. A request with no ``Origin`` and no ``Referer`` is not from a browser (the mobile
+    app, a script): it gets its token and no cookie.
+    """
+    verdict = security.request_origin(request._request)
+    if verdict is security.BrowserOrigin.FOREIGN:
+        raise OriginNotAllowed()
+    return verdict is security.BrowserOrigin.OURS
+
+
 class RegisterView(APIView):
     permission_classes = [AllowAny]
+    parser_classes = [JSONParser]  # a cross-site HTML form cannot post JSON (login CSRF)
     throttle_classes = [ClientAddressScopedRateThrottle]  # per address: sign-up logs the new account in
     throttle_scope = "register"
 
     @extend_schema(request=RegisterInputSerializer, responses={201: TokenOutputSerializer})
     def post(self, request: Request) -> Response:
-        data = RegisterInputSerializer(data=request.data)
+        data = RegisterInputSerializer(data=request.data)  # parsed first: a form body is a 415
+        session = _session_wanted(request)
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
-        if request.session is not None and not request.auth:
+        if session and not request.auth:
             login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
         token = services.user_token_get_or_create(user=user)
         return Response({"token": token, "user": MeSerializer(user).data}, status=status.HTTP_201_CREATED)
 
 
 class TokenView(APIView):
-    """Log in: returns an API token (mobile) and also starts a web session."""
+    """Log in: returns an API token; for the web client (a request from one of our pages) also a session."""
 
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
-    throttle_classes = [ScopedRateThrottle]
+    parser_classes = [JSONParser]  # a cross-site HTML form cannot post JSON (login CSRF)
+    # Per client address, one bucket with the Django admin login (spaces_project/urls.py).
+    throttle_classes = [ClientAddressScopedRateThrottle]
     throttle_scope = "login"
 
     @extend_schema(request=TokenInputSerializer, responses={200: TokenOutputSerializer})
     def post(self, request: Request) -> Response:
-        data = TokenInputSerializer(data=request.data)
+        data = TokenInputSerializer(data=request.data)  # parsed first: a form body is a 415
+        session = _session_wanted(request)
         data.is_valid(raise_exception=True)
         found = User.objects.filter(username__iexact=data.validated_data["username"]).first()
         user = authenticate(
@@ -72,7 +92,8 @@ class TokenView(APIView):
             raise ApplicationError("Wrong username or password.", code="invalid_credentials", status_code=400)
         if user.suspension_active:
             raise AccountSuspended()
-        login(request._request, user)
+        if session:
+            login(request._request, user)
         token = services.user_token_get_or_create(user=user)
         return Response({"token": token, "user": MeSerializer(user).data})
 

@@ -50,6 +50,16 @@ function showFormError(err) {
   el.hidden = false;
 }
 
+// Where to go after logging in: the path of `target` if it resolves to this origin, else "/". The URL
+// parser decides, as the browser will: "//evil.example" and "/\evil.example" are other hosts.
+export function sameOriginPath(target) {
+  try {
+    const url = new URL(target, window.location.origin);
+    if (url.origin === window.location.origin) return url.pathname + url.search + url.hash;
+  } catch (e) { /* not a URL at all */ }
+  return "/";
+}
+
 function formData(form) {
   return Object.fromEntries(new FormData(form).entries());
 }
@@ -61,8 +71,7 @@ const pages = {
       e.preventDefault();
       try {
         await api("POST", "/auth/token", formData(form));
-        const next = form.dataset.next || "/";
-        window.location.href = next.startsWith("/") ? next : "/";
+        window.location.href = sameOriginPath(form.dataset.next || "/");
       } catch (err) { showFormError(err); }
     });
   },

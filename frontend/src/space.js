@@ -244,7 +244,7 @@ async function buyTicket() {
   const until = ticket.hold_expires_at ? new Date(ticket.hold_expires_at).toLocaleTimeString() : "";
   $("ticket-btn").hidden = true;
   banner(`Seat held${until ? " until " + until : ""}: complete the payment of $${(ticket.price_cents / 100).toFixed(2)}.`);
-  const key = document.body.dataset.stripeKey;
+  const key = $("space").dataset.stripeKey;
   if (key && window.Stripe && res.payment && res.payment.client_secret) {
     const stripe = window.Stripe(key);
     const elements = stripe.elements({ clientSecret: res.payment.client_secret });

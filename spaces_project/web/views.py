@@ -8,6 +8,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
@@ -19,7 +20,17 @@ from rooms.models import Space
 def login_page(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("web-home")
-    return render(request, "web/login.html", {"page": "login", "next": request.GET.get("next", "/")})
+    return render(request, "web/login.html", {"page": "login", "next": safe_next(request)})
+
+
+def safe_next(request: HttpRequest) -> str:
+    """``?next=`` if it stays on this site (``//evil.example``, ``/\\evil.example``, ``https://evil`` do not)."""
+    target = request.GET.get("next", "")
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    # Only a path: the client adds it to its own origin.
+    return target if allowed and target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
 @ensure_csrf_cookie

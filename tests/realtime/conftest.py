@@ -57,7 +57,11 @@ def _test_database_url() -> str:
 def server_command(kind: str, port: int) -> list[str]:
     app = "spaces_project.asgi:application"
     if kind == "uvicorn":
-        return [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        # As the Procfile: Spaces reads X-Forwarded-* itself (trusted proxies only), uvicorn does not.
+        return [
+            *(str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)),
+            *("--log-level", "warning", "--no-proxy-headers"),
+        ]
     return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app]
 
 

@@ -155,3 +155,53 @@ def test_space_ended_reaches_everyone_then_closes_every_socket(servers: list[Ser
         assert await refusal(late) == (4410, "space_ended")
 
     asyncio.run(scenario())
+
+
+# ------------------------------------------------------------------ Origin (docs/security.md)
+def _session_cookie(user: User) -> str:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+async def _first_frame(url: str, headers: dict[str, str], origin: str | None) -> str:
+    """The first frame's type, or ``http <status>`` when the handshake itself is refused."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+    from websockets.typing import Origin
+
+    try:
+        ws = await connect(
+            url, additional_headers=headers, origin=Origin(origin) if origin else None, proxy=None, open_timeout=10
+        )
+    except InvalidStatus as refused:
+        return f"http {refused.response.status_code}"
+    try:
+        return str((await recv(ws))["type"])
+    finally:
+        await ws.close()
+
+
+def test_a_page_of_another_site_cannot_use_the_session_cookie(servers: list[Server]) -> None:
+    space = live_space()
+    cookie = {"Cookie": _session_cookie(member(space))}
+    for server in servers:
+        url = server.ws(space.pk)
+        assert asyncio.run(_first_frame(url, cookie, "https://evil.example")) == "http 403", server.name
+        assert asyncio.run(_first_frame(url, cookie, "null")) == "http 403", server.name
+        assert asyncio.run(_first_frame(url, cookie, server.http)) == "snapshot", server.name
+
+
+def test_a_socket_without_origin_or_with_a_token_is_not_a_page_of_another_site(servers: list[Server]) -> None:
+    space = live_space()
+    user = member(space)
+    token = {"Authorization": f"Token {token_for(user)}"}
+    for server in servers:
+        url = server.ws(space.pk)
+        # Not a browser (no Origin): the mobile app, with its token or a cookie it holds.
+        assert asyncio.run(_first_frame(url, token, None)) == "snapshot", server.name
+        assert asyncio.run(_first_frame(url, {"Cookie": _session_cookie(user)}, None)) == "snapshot", server.name
+        # A token is no ambient credential: no page can make a browser attach it.
+        assert asyncio.run(_first_frame(url, token, "https://evil.example")) == "snapshot", server.name

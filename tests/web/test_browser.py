@@ -68,10 +68,22 @@ def browser(chromium_path: str) -> Iterator[Any]:
 
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
+        # Every page runs under the server's Content-Security-Policy; Chromium reports each thing the
+        # policy blocked on the console, and no page may have any.
+        violations: list[str] = []
+        new_context = instance.new_context
+
+        def watched_context(**options: Any) -> Any:
+            context = new_context(**options)
+            context.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+            return context
+
+        instance.new_context = watched_context
         try:
             yield instance
         finally:
             instance.close()
+        assert violations == [], "blocked by the Content-Security-Policy"
 
 
 def log_in(browser: Any, server: Server, username: str) -> Any:
@@ -83,6 +95,18 @@ def log_in(browser: Any, server: Server, username: str) -> Any:
     page.click("#login-form button[type=submit]")
     page.wait_for_url(f"{server.http}/")
     return page
+
+
+def wait_text(page: Any, selector: str, text: str, *, exact: bool = False, timeout: float = 30000) -> None:
+    """Wait until the element's text is (or contains) ``text``. Not ``wait_for_function``: that evaluates a
+    string in the page, which the Content-Security-Policy (no 'unsafe-eval') rightly refuses."""
+    from playwright.sync_api import expect
+
+    locator = page.locator(selector)
+    if exact:
+        expect(locator).to_have_text(text, timeout=timeout)
+    else:
+        expect(locator).to_contain_text(text, timeout=timeout)
 
 
 def eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -120,7 +144,7 @@ def livekit_present(space: Space, user_id: int) -> bool:
 def join_space(page: Any, server: Server, space: Space) -> None:
     page.goto(f"{server.http}/spaces/{space.pk}")
     page.click("#join-btn")
-    page.wait_for_function("document.getElementById('conn-status').textContent === 'Connected'")
+    wait_text(page, "#conn-status", "Connected", exact=True)
 
 
 def shot(page: Any, name: str) -> None:
@@ -156,13 +180,13 @@ def test_raise_hand_approve_speak_move_back_and_remove(web_server: Server, brows
 
     host_page.click("#listeners-btn")
     host_page.click('[data-remove="lola"]')
-    listener_page.wait_for_function("document.getElementById('banner').textContent.includes('removed')")
+    wait_text(listener_page, "#banner", "removed")
     eventually(lambda: not livekit_present(space, listener.pk), "the removed listener disconnected from LiveKit")
     shot(listener_page, "space-removed")
 
     listener_page.reload()
     listener_page.click("#join-btn")
-    listener_page.wait_for_function("document.getElementById('banner').textContent.includes('cannot rejoin')")
+    wait_text(listener_page, "#banner", "cannot rejoin")
 
 
 def test_space_page_recovers_a_dropped_connection_without_reload(web_server: Server, browser: Any) -> None:
@@ -181,7 +205,7 @@ def test_space_page_recovers_a_dropped_connection_without_reload(web_server: Ser
     page.evaluate("window.SpacesPage.dropSocket()")
     # While the socket is down, the host mutes the speaker: the page learns it from the resync snapshot.
     off_loop(lambda: participant_mute(space_id=space.pk, actor=host, user_id=speaker.pk))
-    page.wait_for_function("document.getElementById('conn-status').textContent === 'Connected'")
+    wait_text(page, "#conn-status", "Connected", exact=True)
     page.wait_for_selector('#stage li[data-user="sam"] .muted-icon[aria-label="muted"]', timeout=15000)
     assert page.evaluate("window.location.pathname") == f"/spaces/{space.pk}"
 
@@ -204,6 +228,29 @@ def test_pages_render_in_a_real_browser(web_server: Server, browser: Any) -> Non
     page.wait_for_selector("#eligibility:not([hidden])")
     assert "600 followers" in page.inner_text("#eligibility")
     shot(page, "create-not-eligible")
+    page.goto(f"{web_server.http}/admin/login/")  # Django admin's own pages run under the policy too
+    page.wait_for_selector("#login-form")
+
+
+def test_login_never_leaves_the_site_whatever_next_says(web_server: Server, browser: Any) -> None:
+    off_loop(lambda: UserFactory(username="wanderer"))
+    for target, lands_on in [
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/dashboard?tab=1", "/dashboard?tab=1"),
+    ]:
+        context = browser.new_context()
+        context.route("**/*", lambda route: route.abort() if "evil.example" in route.request.url else route.continue_())
+        page = context.new_page()
+        page.goto(f"{web_server.http}/login")
+        # What a page would hold had the server not cleaned ?next= (it does: tests/common/test_security.py).
+        page.evaluate("t => { document.getElementById('login-form').dataset.next = t; }", target)
+        page.fill("#username", "wanderer")
+        page.fill("#password", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url(f"{web_server.http}{lands_on}", timeout=10000)
+        context.close()
 
 
 def test_buying_a_ticket_then_joining(web_server: Server, browser: Any, stripe_mock_url: str) -> None:
@@ -217,9 +264,9 @@ def test_buying_a_ticket_then_joining(web_server: Server, browser: Any, stripe_m
     page = log_in(browser, web_server, "payer")
     page.goto(f"{web_server.http}/spaces/{space.pk}")
     page.click("#join-btn")
-    page.wait_for_function("document.getElementById('banner').textContent.includes('ticketed')")
+    wait_text(page, "#banner", "ticketed")
     page.click("#ticket-btn")
-    page.wait_for_function("document.getElementById('banner').textContent.includes('Seat held')")
+    wait_text(page, "#banner", "Seat held")
     shot(page, "ticket-held")
 
     ticket = off_loop(lambda: Ticket.objects.get(space=space, buyer=buyer))
@@ -232,5 +279,5 @@ def test_buying_a_ticket_then_joining(web_server: Server, browser: Any, stripe_m
         headers={"Content-Type": "application/json", "Stripe-Signature": sign(payload, secret)},
     )
     assert response.status_code == 200, response.text
-    page.wait_for_function("document.getElementById('conn-status').textContent === 'Connected'", timeout=20000)
+    wait_text(page, "#conn-status", "Connected", exact=True, timeout=20000)
     assert off_loop(lambda: Ticket.objects.get(pk=ticket.pk).status) == "paid"
