@@ -31,7 +31,7 @@ async def _connect(space_id: int, token: str) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(
         _app(), f"/ws/spaces/{space_id}/", headers=[(b"authorization", f"Token {token}".encode())]
     )
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert connected
     return communicator
 

@@ -102,7 +102,7 @@ async def _connect(app: Any, space_id: int, token: str) -> WebsocketCommunicator
         app, f"/ws/spaces/{space_id}/", headers=[(b"authorization", f"Token {token}".encode())]
     )
     communicator.scope["url_route"] = {"args": (), "kwargs": {"space_id": space_id}}
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert connected
     return communicator
 
