@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rooms.api import discovery_views, views
+from rooms.api import audio_health_views, discovery_views, views
 
 urlpatterns = [
     path("spaces", discovery_views.SpaceCollectionView.as_view(), name="space-list"),
@@ -49,5 +49,9 @@ urlpatterns = [
     path("spaces/<int:space_id>/reminder", discovery_views.ReminderView.as_view(), name="space-reminder"),
     path("spaces/<int:space_id>/reactions", discovery_views.ReactionView.as_view(), name="space-reactions"),
     path("spaces/<int:space_id>/messages", discovery_views.MessagesView.as_view(), name="space-messages"),
+    path(
+        "spaces/<int:space_id>/audio-reports", audio_health_views.AudioReportView.as_view(), name="space-audio-reports"
+    ),
+    path("ops/audio-health", audio_health_views.OpsAudioHealthView.as_view(), name="ops-audio-health"),
     path("me/notifications", discovery_views.NotificationsView.as_view(), name="me-notifications"),
 ]
