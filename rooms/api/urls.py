@@ -1,10 +1,11 @@
 from django.urls import path
 
-from rooms.api import audio_health_views, discovery_views, views
+from rooms.api import audio_health_views, discovery_views, first_visit_views, views
 
 urlpatterns = [
     path("spaces", discovery_views.SpaceCollectionView.as_view(), name="space-list"),
     path("spaces/live", discovery_views.LiveNowView.as_view(), name="space-live-now"),
+    path("discover", first_visit_views.DiscoverView.as_view(), name="discover"),
     path("spaces/upcoming", discovery_views.UpcomingView.as_view(), name="space-upcoming"),
     path("spaces/<int:space_id>", views.SpaceDetailView.as_view(), name="space-detail"),
     path("spaces/<int:space_id>/start", views.SpaceStartView.as_view(), name="space-start"),

@@ -309,3 +309,39 @@ def test_a_speaker_unsubscribed_at_the_sfu_is_healed_and_cant_hear_is_counted(
         lambda: off_loop(lambda: audio_health.audio_health_counts(space_id=space.pk))["cant_hear"] == 1, "counted"
     )
     hears(page, identity, timeout=10)
+
+
+def mic_published(space: Space, user_id: int) -> bool:
+    remote = off_loop(lambda: livekit_client.participant_get(room=space.livekit_room, user_id=user_id))
+    return remote is not None and any(t.source == "microphone" for t in remote.tracks)
+
+
+def test_microphone_denied_is_explained_nothing_breaks_and_retry_works(stack: Stack, chromium_path: str) -> None:
+    host = off_loop(lambda: HostFactory(username="micless"))
+    space = off_loop(lambda: space_create(host=host, title="No microphone"))
+    # Without the flag that accepts every prompt, and without the grant, Chromium refuses the microphone.
+    pw, instance = launch(chromium_path, [f for f in CHROMIUM_FLAGS if f != "--use-fake-ui-for-media-stream"])
+    try:
+        page = log_in(instance, stack.web, "micless", permissions=[])
+        page.goto(f"{stack.web.http}/spaces/{space.pk}")
+        page.click("#join-btn")
+        page.wait_for_selector("#mic-problem:not([hidden])", timeout=20000)
+        assert "Microphone access is blocked" in page.inner_text("#mic-problem-text")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "space-mic-denied.png"))
+        # Nothing else broke: connected to the socket and to LiveKit, the controls work, no microphone.
+        assert page.inner_text("#conn-status") == "Connected"
+        assert off_loop(lambda: livekit_client.participant_get(room=space.livekit_room, user_id=host.pk)) is not None
+        assert not mic_published(space, host.pk)
+        assert page.is_visible("#end-btn") and page.is_visible("#mic-btn")
+        assert page.get_attribute("#mic-btn", "aria-pressed") == "false"
+
+        page.context.grant_permissions(["microphone"], origin=stack.web.http)
+        page.click("#mic-retry")
+        eventually(lambda: mic_published(space, host.pk), "the microphone published after the retry")
+        page.wait_for_selector("#mic-problem", state="hidden")
+        page.wait_for_selector("#mic-meter:not([hidden])")
+        eventually(lambda: page.evaluate("document.getElementById('mic-level').value") > 0, "the level meter moves")
+    finally:
+        instance.close()
+        pw.stop()
