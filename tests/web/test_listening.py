@@ -342,6 +342,9 @@ def test_microphone_denied_is_explained_nothing_breaks_and_retry_works(stack: St
         page.wait_for_selector("#mic-problem", state="hidden")
         page.wait_for_selector("#mic-meter:not([hidden])")
         eventually(lambda: page.evaluate("document.getElementById('mic-level').value") > 0, "the level meter moves")
+        # The lock screen / media notification names the Space and its host.
+        metadata = page.evaluate("[navigator.mediaSession.metadata.title, navigator.mediaSession.metadata.artist]")
+        assert metadata == ["No microphone", "Hosted by @micless"]
     finally:
         instance.close()
         pw.stop()
