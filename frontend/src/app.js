@@ -88,23 +88,62 @@ const pages = {
   async home() {
     const live = document.getElementById("live-now");
     const upcoming = document.getElementById("upcoming");
-    try {
-      const data = await api("GET", "/spaces/live");
-      const items = data.results || data;
-      live.innerHTML = items.length ? items.map((s) => `
+    const liveCard = (s, extra) => `
         <a class="bubble" href="/spaces/${s.id}">
           <small>🟣 LIVE · ${esc(s.listener_count)} listening</small>
           <strong>${esc(s.title)}</strong>
-          <small>${esc((s.followed_on_stage || []).map((u) => u.display_name || u.username).join(", ") || "@" + (s.host && s.host.username))}</small>
-        </a>`).join("") : `<p class="muted">Nobody you follow is live right now.</p>`;
+          <small>${esc(extra || "@" + (s.host && s.host.username))}</small>
+        </a>`;
+    const upcomingRow = (s) => `
+        <li><span><strong>${esc(s.title)}</strong><br><small class="muted">@${esc(s.host && s.host.username)} · ${esc(new Date(s.scheduled_start).toLocaleString())}</small></span>
+        <a class="btn btn-small" href="/spaces/${s.id}" aria-label="Details: ${esc(s.title)}">Details</a></li>`;
+    let liveItems = [];
+    let upcomingItems = [];
+    try {
+      const data = await api("GET", "/spaces/live");
+      liveItems = data.results || data;
+      live.innerHTML = liveItems.map((s) => liveCard(s, (s.followed_on_stage || []).map((u) => u.display_name || u.username).join(", "))).join("");
     } catch (err) { live.innerHTML = `<p class="muted">${esc(err.message)}</p>`; }
     try {
       const data = await api("GET", "/spaces/upcoming");
-      const items = data.results || data;
-      upcoming.innerHTML = items.length ? items.map((s) => `
-        <li><span><strong>${esc(s.title)}</strong><br><small class="muted">@${esc(s.host && s.host.username)} · ${esc(new Date(s.scheduled_start).toLocaleString())}</small></span>
-        <a class="btn btn-small" href="/spaces/${s.id}">Details</a></li>`).join("") : `<li class="muted">Nothing scheduled.</li>`;
+      upcomingItems = data.results || data;
+      upcoming.innerHTML = upcomingItems.map(upcomingRow).join("");
     } catch (err) { upcoming.innerHTML = `<li class="muted">${esc(err.message)}</li>`; }
+    // A first visit that is not empty: when follows give nothing, the most listened-to live Spaces, the
+    // soonest upcoming ones, and hosts worth following.
+    if (!liveItems.length || !upcomingItems.length) {
+      let found = { live: [], upcoming: [], hosts: [] };
+      try { found = await api("GET", "/discover"); } catch (_) { /* keep the empty states */ }
+      if (!liveItems.length) {
+        document.getElementById("live-h").textContent = found.live.length ? "Popular live now" : "Live now";
+        live.innerHTML = found.live.length
+          ? `<p class="muted">Nobody you follow is live right now. These are the most listened-to Spaces.</p>${found.live.map((s) => liveCard(s)).join("")}`
+          : `<p class="muted">Nobody is live right now.</p>`;
+      }
+      if (!upcomingItems.length) {
+        document.getElementById("up-h").textContent = found.upcoming.length ? "Coming up" : "Upcoming from people you follow";
+        upcoming.innerHTML = found.upcoming.length ? found.upcoming.map(upcomingRow).join("") : `<li class="muted">Nothing scheduled.</li>`;
+      }
+      const hosts = document.getElementById("hosts");
+      if (found.hosts.length) {
+        document.getElementById("hosts-section").hidden = false;
+        hosts.innerHTML = found.hosts.map((h) => `
+          <li><span><a href="/u/${esc(h.username)}"><strong>${esc(h.display_name || h.username)}</strong></a>
+          <small class="muted">@${esc(h.username)} · ${esc(h.follower_count)} followers</small></span>
+          <button class="btn btn-small" type="button" data-follow="${esc(h.username)}" aria-pressed="false">Follow <span class="sr-only">@${esc(h.username)}</span></button></li>`).join("");
+        hosts.addEventListener("click", async (e) => {
+          const btn = e.target.closest("[data-follow]");
+          if (!btn) return;
+          const following = btn.getAttribute("aria-pressed") === "true";
+          try {
+            await api(following ? "DELETE" : "PUT", `/users/${btn.dataset.follow}/follow`);
+            btn.setAttribute("aria-pressed", String(!following));
+            btn.firstChild.textContent = following ? "Follow " : "Following ";
+            toast(following ? `Unfollowed @${btn.dataset.follow}` : `Following @${btn.dataset.follow}`);
+          } catch (err) { toast(err.message); }
+        });
+      }
+    }
     const form = document.getElementById("browse-form");
     const browse = document.getElementById("browse");
     const search = async () => {

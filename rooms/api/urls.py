@@ -1,10 +1,11 @@
 from django.urls import path
 
-from rooms.api import discovery_views, views
+from rooms.api import audio_health_views, discovery_views, first_visit_views, views
 
 urlpatterns = [
     path("spaces", discovery_views.SpaceCollectionView.as_view(), name="space-list"),
     path("spaces/live", discovery_views.LiveNowView.as_view(), name="space-live-now"),
+    path("discover", first_visit_views.DiscoverView.as_view(), name="discover"),
     path("spaces/upcoming", discovery_views.UpcomingView.as_view(), name="space-upcoming"),
     path("spaces/<int:space_id>", views.SpaceDetailView.as_view(), name="space-detail"),
     path("spaces/<int:space_id>/start", views.SpaceStartView.as_view(), name="space-start"),
@@ -49,5 +50,9 @@ urlpatterns = [
     path("spaces/<int:space_id>/reminder", discovery_views.ReminderView.as_view(), name="space-reminder"),
     path("spaces/<int:space_id>/reactions", discovery_views.ReactionView.as_view(), name="space-reactions"),
     path("spaces/<int:space_id>/messages", discovery_views.MessagesView.as_view(), name="space-messages"),
+    path(
+        "spaces/<int:space_id>/audio-reports", audio_health_views.AudioReportView.as_view(), name="space-audio-reports"
+    ),
+    path("ops/audio-health", audio_health_views.OpsAudioHealthView.as_view(), name="ops-audio-health"),
     path("me/notifications", discovery_views.NotificationsView.as_view(), name="me-notifications"),
 ]
