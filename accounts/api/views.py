@@ -21,6 +21,7 @@ from accounts.api.serializers import (
     TokenInputSerializer,
     TokenOutputSerializer,
     UserBriefSerializer,
+    UserDetailOutputSerializer,
 )
 from accounts.exceptions import AccountSuspended
 from accounts.models import Follow, User
@@ -38,6 +39,7 @@ class RegisterView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [ClientAddressScopedRateThrottle]  # per address: sign-up logs the new account in
     throttle_scope = "register"
+    openapi_error_statuses = (409,)  # username_taken
 
     @extend_schema(request=RegisterInputSerializer, responses={201: TokenOutputSerializer})
     def post(self, request: Request) -> Response:
@@ -57,6 +59,7 @@ class TokenView(APIView):
     authentication_classes: list[type] = []
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
+    openapi_error_statuses = (403,)  # account_suspended
 
     @extend_schema(request=TokenInputSerializer, responses={200: TokenOutputSerializer})
     def post(self, request: Request) -> Response:
@@ -99,7 +102,7 @@ class MeView(APIView):
 
 
 class UserDetailView(APIView):
-    @extend_schema(responses=PublicUserSerializer)
+    @extend_schema(responses=UserDetailOutputSerializer)
     def get(self, request: Request, username: str) -> Response:
         user = selectors.user_get_by_username(username=username)
         payload = dict(PublicUserSerializer(user).data)
