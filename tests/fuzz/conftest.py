@@ -32,6 +32,8 @@ def fuzz_server(
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         SPACES_HOST_MIN_FOLLOWERS="3",
+        # Plain http on loopback, as bin/cluster: no redirect to https (SPACES_TLS defaults to on without DEBUG).
+        SPACES_TLS="false",
     )
     # Rate limits would answer most generated requests with 429 before they reach the rules under test.
     for scope in ("ANON", "USER", "REGISTER", "LOGIN", "HAND", "REACTION", "MESSAGE", "REPORT", "JOIN"):

@@ -5,7 +5,7 @@ credentials and once as a token user who hosts a live Space (with followers, lis
 hand, a message, a ban) and a scheduled ticketed one. The run fails on any 5xx and on any response
 the schema does not describe (status, content type, headers, body).
 
-CI runs it with ``SPACES_FUZZ_EXAMPLES`` (default 8) examples per operation and phase; ``bin/fuzz``
+CI runs it with ``SPACES_FUZZ_EXAMPLES`` (default 5) examples per operation and phase; ``bin/fuzz``
 runs it longer by hand. See docs/security.md, "Fuzzing".
 """
 
@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from tickets.models import PayoutAccount
 pytestmark = [pytest.mark.fuzz, pytest.mark.postgres, pytest.mark.redis, pytest.mark.livekit, pytest.mark.stripe]
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = int(os.environ.get("SPACES_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("SPACES_FUZZ_EXAMPLES", "5"))
 SEED = os.environ.get("SPACES_FUZZ_SEED_VALUE", "")  # a fixed hypothesis seed reproduces a run
 CHECKS = ",".join(
     [
@@ -99,6 +100,7 @@ def _schemathesis(server: Server, seed: dict[str, list[Any]], *extra: str) -> su
     env.update(
         SCHEMATHESIS_HOOKS="tests.fuzz.hooks",
         SPACES_FUZZ_SEED=json.dumps(seed),
+        SPACES_FUZZ_FILTERED_LOG=str(server.log.parent / "filtered.jsonl"),
         PYTHONPATH=str(ROOT),
         NO_COLOR="1",
         COLUMNS="200",
@@ -131,6 +133,13 @@ def _assert_clean(name: str, result: subprocess.CompletedProcess[str], server: S
     report = server.log.parent / f"schemathesis-{name.split(maxsplit=1)[0]}.txt"
     report.write_text(result.stdout + result.stderr)
     print(f"\n=== schemathesis, {name} ({elapsed:.0f} s; full output in {report}) ===\n{result.stdout[-3000:]}")
+    filtered = server.log.parent / "filtered.jsonl"
+    if filtered.exists():
+        entries = [json.loads(line) for line in filtered.read_text().splitlines()]
+        print("Known, not-yet-merged failure classes (tests/fuzz/hooks.py KNOWN_UNFIXED), so far:")
+        for why, count in Counter(entry["class"] for entry in entries).most_common():
+            example = next(entry for entry in entries if entry["class"] == why)
+            print(f"  {count:5d} x {why}; e.g. {example['request']} -> {example['status']}")
     assert result.returncode == 0, (
         f"schemathesis ({name}) found failures (exit {result.returncode}):\n{result.stdout[-20000:]}\n"
         f"{result.stderr[-3000:]}\nserver log:\n{server.log.read_text()[-5000:]}"
