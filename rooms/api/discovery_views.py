@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -198,7 +198,10 @@ class MessagesView(APIView):
         msg = discovery.host_message_send(space_id=space_id, user=_me(request), text=data.validated_data["text"])
         return Response(MessageOutputSerializer(msg).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=MessageOutputSerializer(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+        responses=MessageOutputSerializer(many=True),
+    )
     def get(self, request: Request, space_id: int) -> Response:
         space = selectors.space_get(space_id=space_id)
         selectors.access_space_for_host_team(space=space, user=_me(request))

@@ -4,12 +4,13 @@
 responses it can give, all in the one ``{code, detail, extra}`` shape of
 :func:`spaces_project.common.exceptions.api_exception_handler`:
 
-- 400 when the operation takes input (a body, a query or a path parameter);
+- 400 and 413 on every operation: any request can carry a malformed query string or body, or a body
+  over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, and both are refused before the view runs;
 - 401 and 403 when it authenticates (a bad or missing token, a suspended account, a CSRF failure, a
   permission refused);
 - 404 when it names a resource in its path or pages a list (a forged cursor);
 - 409 for every write on an authenticated view (the state it acts on has moved on);
-- 413 and 415 when it takes a body (too large, not JSON);
+- 415 when it takes a body (not a media type it parses);
 - 429 everywhere (every view is rate-limited in production);
 - what the view lists in ``openapi_error_statuses`` (402 ``ticket_required``, 503 a provider down…).
 
@@ -27,13 +28,14 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 ERROR_DESCRIPTIONS = {
-    400: "Bad input: `invalid_input` (field errors under `extra.fields`), `parse_error` or a domain code.",
+    400: "Bad input: `invalid_input` (field errors under `extra.fields`), `parse_error`, `invalid_character` "
+    "or a domain code.",
     401: "Not authenticated, or the token is invalid.",
     402: "Payment required (`ticket_required`).",
     403: "Refused: `permission_denied`, `account_suspended`, a ban, a block or a CSRF failure.",
     404: "Not found (also a forged or expired pagination cursor).",
     409: "Conflicts with the current state (a stable `code` says which rule).",
-    413: "The request body is too large.",
+    413: "The request body is too large (`request_too_large`).",
     415: "Unsupported media type: send JSON.",
     429: "Rate-limited; `extra.retry_after` gives the seconds to wait.",
     503: "A provider (LiveKit, Stripe) is not configured or not reachable.",
@@ -80,9 +82,7 @@ class SpacesAutoSchema(AutoSchema):
         )
         parameters = operation.get("parameters", [])
         has_body = "requestBody" in operation
-        statuses = {429}
-        if has_body or parameters:
-            statuses.add(400)
+        statuses = {400, 413, 429}
         if authenticates or requires_auth:
             statuses |= {401, 403}
         if any(p.get("in") == "path" for p in parameters) or any(p.get("name") == "cursor" for p in parameters):
@@ -90,7 +90,7 @@ class SpacesAutoSchema(AutoSchema):
         if self.method in UNSAFE_METHODS and requires_auth:
             statuses.add(409)
         if has_body:
-            statuses |= {413, 415}
+            statuses.add(415)
         statuses |= set(getattr(view, "openapi_error_statuses", ()))
         return statuses
 
