@@ -44,10 +44,10 @@ def api_schema() -> OpenApiSchema:
 def validate_response(method: str, path: str, status_code: int, headers: dict[str, str], content: bytes) -> None:
     """Raise :class:`SchemaViolation` unless the schema documents this status and body for the operation.
 
-    Paths outside ``/api/v1/`` and paths no operation matches (an unknown URL, a wrong method) are not
-    held to it: there is no operation to compare with."""
-    if not path.startswith(API_PREFIX):
-        return
+    Paths outside ``/api/v1/``, paths no operation matches (an unknown URL, a wrong method), ``HEAD`` and
+    ``OPTIONS`` are not held to it: there is no operation or body to compare with."""
+    if not path.startswith(API_PREFIX) or method in {"HEAD", "OPTIONS"}:
+        return  # HEAD has no body to compare; OPTIONS is DRF's metadata, not an operation of the schema
     schema = api_schema()
     operation = schema.find_operation_by_path(method, path)
     if operation is None:

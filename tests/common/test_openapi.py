@@ -125,3 +125,5 @@ def test_an_undocumented_status_fails() -> None:
 def test_paths_outside_the_api_or_unknown_to_the_schema_are_not_checked() -> None:
     validate_response("GET", "/healthz", 200, JSON, b"anything")
     validate_response("GET", "/api/v1/no-such-thing", 404, JSON, b"<html>")
+    validate_response("HEAD", "/api/v1/spaces/7", 200, JSON, b"")
+    validate_response("OPTIONS", "/api/v1/spaces/7", 200, JSON, b'{"name": "Space Detail"}')
