@@ -219,11 +219,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {
-        "RoleEnum": "rooms.models.Role.choices",
-        "InvitationRoleEnum": ["speaker", "cohost"],
-        "BanScopeEnum": "moderation.api.serializers.BAN_SCOPE_CHOICES",
-    },
+}
+# One name per choice set shared by several serializers (drf-spectacular would make up "RoleA15Enum").
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "RoleEnum": "rooms.models.Role.choices",
+    "InvitationRoleEnum": ["speaker", "cohost"],
+    "BanScopeEnum": "moderation.api.serializers.BAN_SCOPE_CHOICES",
 }
 
 # --- Product rules ----------------------------------------------------------------------------
