@@ -229,7 +229,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "spaces_project.common.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "spaces_project.common.exceptions.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "spaces_project.common.openapi.SpacesAutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -261,6 +261,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for the ban scope choices used by the ban endpoints and by remove (`ban`).
     "ENUM_NAME_OVERRIDES": {"BanScopeEnum": "moderation.api.serializers.BAN_SCOPE_CHOICES"},
+}
+# One name per choice set shared by several serializers (drf-spectacular would make up "RoleA15Enum").
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "RoleEnum": "rooms.models.Role.choices",
+    "InvitationRoleEnum": ["speaker", "cohost"],
+    "BanScopeEnum": "moderation.api.serializers.BAN_SCOPE_CHOICES",
 }
 
 # --- Product rules ----------------------------------------------------------------------------

@@ -142,6 +142,22 @@ def _eager_celery(settings: object) -> None:
     app.conf.task_eager_propagates = True
 
 
+@pytest.fixture(autouse=True)
+def _responses_match_openapi_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``/api/v1/`` response a test receives through ``APIClient`` must be one the OpenAPI schema
+    documents (status and body): the schema tells clients the truth or the suite fails."""
+    from tests.openapi_conformance import validate_django_response
+
+    original = APIClient.request
+
+    def request(self: APIClient, **kwargs: Any) -> Any:
+        response = original(self, **kwargs)
+        validate_django_response(kwargs.get("REQUEST_METHOD", "GET"), kwargs.get("PATH_INFO", ""), response)
+        return response
+
+    monkeypatch.setattr(APIClient, "request", request)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -21,6 +21,7 @@ from accounts.api.serializers import (
     TokenInputSerializer,
     TokenOutputSerializer,
     UserBriefSerializer,
+    UserDetailOutputSerializer,
 )
 from accounts.exceptions import AccountSuspended, OriginNotAllowed
 from accounts.models import Follow, User
@@ -54,6 +55,7 @@ class RegisterView(APIView):
     parser_classes = [JSONParser]  # a cross-site HTML form cannot post JSON (login CSRF)
     throttle_classes = [ClientAddressScopedRateThrottle]  # per address: sign-up logs the new account in
     throttle_scope = "register"
+    openapi_error_statuses = (409,)  # username_taken
 
     @extend_schema(request=RegisterInputSerializer, responses={201: TokenOutputSerializer})
     def post(self, request: Request) -> Response:
@@ -76,6 +78,7 @@ class TokenView(APIView):
     # Per client address, one bucket with the Django admin login (spaces_project/urls.py).
     throttle_classes = [ClientAddressScopedRateThrottle]
     throttle_scope = "login"
+    openapi_error_statuses = (403,)  # account_suspended
 
     @extend_schema(request=TokenInputSerializer, responses={200: TokenOutputSerializer})
     def post(self, request: Request) -> Response:
@@ -120,7 +123,7 @@ class MeView(APIView):
 
 
 class UserDetailView(APIView):
-    @extend_schema(responses=PublicUserSerializer)
+    @extend_schema(responses=UserDetailOutputSerializer)
     def get(self, request: Request, username: str) -> Response:
         user = selectors.user_get_by_username(username=username)
         payload = dict(PublicUserSerializer(user).data)

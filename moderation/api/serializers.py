@@ -27,7 +27,7 @@ class ReportInputSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class ReportOutputSerializer(serializers.ModelSerializer[Report]):
-    target_user = UserBriefSerializer(read_only=True)
+    target_user = UserBriefSerializer(read_only=True, allow_null=True)
     target_space_id = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:

@@ -28,7 +28,6 @@ from moderation.api.serializers import (
 from rooms.selectors import space_get
 from spaces_project.common.pagination import CreatedCursorPagination
 
-PAGE_PARAMS = [OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)]
 SCOPE_PARAM = OpenApiParameter("scope", str, enum=["space", "host"], description="space (default) or host")
 
 
@@ -43,6 +42,7 @@ class ReportCreateView(APIView):
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "report"
+    openapi_error_statuses = (404,)  # user_not_found, space_not_found: the body names them
 
     @extend_schema(request=ReportInputSerializer, responses={201: ReportOutputSerializer})
     def post(self, request: Request) -> Response:
@@ -64,7 +64,9 @@ class ReportCreateView(APIView):
 class MyReportsView(APIView):
     """The reports I filed, newest first, with their status and outcome."""
 
-    @extend_schema(parameters=PAGE_PARAMS, responses=ReportOutputSerializer(many=True))
+    pagination_class = CreatedCursorPagination
+
+    @extend_schema(responses=ReportOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         paginator = CreatedCursorPagination()
         page = paginator.paginate_queryset(selectors.reports_of(reporter=_me(request)), request, view=self) or []
@@ -74,7 +76,9 @@ class MyReportsView(APIView):
 class MyNoticesView(APIView):
     """Warnings and report outcomes sent to me by staff, newest first."""
 
-    @extend_schema(parameters=PAGE_PARAMS, responses=NoticeOutputSerializer(many=True))
+    pagination_class = CreatedCursorPagination
+
+    @extend_schema(responses=NoticeOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         paginator = CreatedCursorPagination()
         page = paginator.paginate_queryset(selectors.notices_of(user=_me(request)), request, view=self) or []
@@ -84,7 +88,9 @@ class MyNoticesView(APIView):
 class ModerationLogView(APIView):
     """The Space's moderation audit log (append-only), for its host and current co-hosts."""
 
-    @extend_schema(parameters=PAGE_PARAMS, responses=ModerationActionOutputSerializer(many=True))
+    pagination_class = CreatedCursorPagination
+
+    @extend_schema(responses=ModerationActionOutputSerializer(many=True))
     def get(self, request: Request, space_id: int) -> Response:
         space = space_get(space_id=space_id)
         selectors.access_space_for_moderation(space=space, user=_me(request))
@@ -96,7 +102,9 @@ class ModerationLogView(APIView):
 class SpaceBansView(APIView):
     """The Space's ban list (``scope=space``) or its host's ban list (``scope=host``), for the host team."""
 
-    @extend_schema(parameters=[SCOPE_PARAM, *PAGE_PARAMS], responses=BanOutputSerializer(many=True))
+    pagination_class = CreatedCursorPagination
+
+    @extend_schema(parameters=[SCOPE_PARAM], responses=BanOutputSerializer(many=True))
     def get(self, request: Request, space_id: int) -> Response:
         query = BanScopeQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -145,7 +153,10 @@ class SpaceBanDetailView(APIView):
 class MyBansView(APIView):
     """My own ban list: people banned from all of my Spaces."""
 
-    @extend_schema(parameters=PAGE_PARAMS, responses=BanOutputSerializer(many=True))
+    pagination_class = CreatedCursorPagination
+    openapi_error_statuses = (404,)  # user_not_found: the body names the user
+
+    @extend_schema(responses=BanOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         paginator = CreatedCursorPagination()
         page = paginator.paginate_queryset(selectors.host_bans_of(host_id=_me(request).pk), request, view=self) or []

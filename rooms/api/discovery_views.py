@@ -87,6 +87,22 @@ class MessageOutputSerializer(serializers.ModelSerializer[HostMessage]):
         read_only_fields = fields
 
 
+class LiveNowListOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    """The whole live-now row (not paginated: the feed caps it)."""
+
+    results = LiveNowOutputSerializer(many=True)
+
+
+class ReminderOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    space_id = serializers.IntegerField()
+    reminded = serializers.BooleanField()
+
+
+class ReactionOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    emoji = serializers.CharField()
+    broadcast = serializers.BooleanField(help_text="False when the Space's reaction rate was past its cap.")
+
+
 class NotificationOutputSerializer(serializers.ModelSerializer[Notification]):
     class Meta:
         model = Notification
@@ -106,6 +122,8 @@ class UpcomingCursorPagination(CursorPagination):
 class SpaceCollectionView(SpaceCreateView):
     """``POST /spaces`` creates (see ``SpaceCreateView``); ``GET /spaces`` browses live and scheduled Spaces."""
 
+    pagination_class = CreatedCursorPagination
+
     @extend_schema(
         parameters=[BrowseInputSerializer],
         responses=SpaceOutputSerializer(many=True),
@@ -122,7 +140,7 @@ class SpaceCollectionView(SpaceCreateView):
 class LiveNowView(APIView):
     """The live-now row: live Spaces where people the user follows are on stage, best first."""
 
-    @extend_schema(responses=LiveNowOutputSerializer(many=True))
+    @extend_schema(responses=LiveNowListOutputSerializer)
     def get(self, request: Request) -> Response:
         items = feeds.live_now_for(user=_me(request))
         spaces = SpaceOutputSerializer([item.space for item in items], many=True).data
@@ -130,6 +148,8 @@ class LiveNowView(APIView):
 
 
 class UpcomingView(APIView):
+    pagination_class = UpcomingCursorPagination
+
     @extend_schema(responses=UpcomingOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         paginator = UpcomingCursorPagination()
@@ -138,7 +158,7 @@ class UpcomingView(APIView):
 
 
 class ReminderView(APIView):
-    @extend_schema(request=None, responses={201: None})
+    @extend_schema(request=None, responses={201: ReminderOutputSerializer})
     def post(self, request: Request, space_id: int) -> Response:
         discovery.reminder_set(space_id=space_id, user=_me(request))
         return Response({"space_id": space_id, "reminded": True}, status=status.HTTP_201_CREATED)
@@ -153,7 +173,7 @@ class ReactionView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "reaction"
 
-    @extend_schema(request=ReactionInputSerializer, responses={202: None})
+    @extend_schema(request=ReactionInputSerializer, responses={202: ReactionOutputSerializer})
     def post(self, request: Request, space_id: int) -> Response:
         data = ReactionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -166,6 +186,7 @@ class MessagesView(APIView):
     """``POST``: a participant writes to the host team (rate-limited). ``GET``: the host team's inbox."""
 
     throttle_scope = "message"
+    pagination_class = CreatedCursorPagination
 
     def get_throttles(self) -> list[Any]:
         return [ScopedRateThrottle()] if self.request.method == "POST" else super().get_throttles()
@@ -192,6 +213,8 @@ class MessagesView(APIView):
 
 class NotificationsView(APIView):
     """The user's notifications, newest first (reminders: started, rescheduled, canceled)."""
+
+    pagination_class = CreatedCursorPagination
 
     @extend_schema(responses=NotificationOutputSerializer(many=True))
     def get(self, request: Request) -> Response:

@@ -66,6 +66,16 @@ class SpaceOutputSerializer(serializers.ModelSerializer[Space]):
         read_only_fields = fields
 
 
+class SpaceDetailOutputSerializer(SpaceOutputSerializer):
+    """One Space as the caller sees it: with the caller's role in it (null when none)."""
+
+    my_role = serializers.ChoiceField(choices=Role.choices, allow_null=True, read_only=True)
+
+    class Meta(SpaceOutputSerializer.Meta):
+        fields = [*SpaceOutputSerializer.Meta.fields, "my_role"]
+        read_only_fields = fields
+
+
 class ParticipantOutputSerializer(serializers.ModelSerializer[Participant]):
     user = UserBriefSerializer(read_only=True)
 
@@ -100,3 +110,32 @@ class InvitationOutputSerializer(serializers.Serializer[dict[str, Any]]):
     invitee_id = serializers.IntegerField()
     role = serializers.CharField()
     state = serializers.CharField()
+
+
+class ListenerPageSerializer(serializers.Serializer[dict[str, Any]]):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ParticipantOutputSerializer(many=True)
+
+
+class ParticipantsOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    """The stage (every member) and one cursor page of the connected listeners."""
+
+    stage = ParticipantOutputSerializer(many=True)
+    listener_count = serializers.IntegerField()
+    listeners = ListenerPageSerializer()
+
+
+class HandStateOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    state = serializers.CharField()
+    raised_at = serializers.DateTimeField()
+
+
+class HandQueueOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    """The whole raised-hand queue, first come first (not paginated: a Space's queue is short)."""
+
+    results = HandOutputSerializer(many=True)
+
+
+class MuteAllOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    muted_user_ids = serializers.ListField(child=serializers.IntegerField())

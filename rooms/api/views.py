@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,13 +17,18 @@ from accounts.selectors import user_get_by_username
 from rooms import selectors, services
 from rooms.api.serializers import (
     HandOutputSerializer,
+    HandQueueOutputSerializer,
+    HandStateOutputSerializer,
     InvitationInputSerializer,
     InvitationOutputSerializer,
     JoinOutputSerializer,
+    MuteAllOutputSerializer,
     ParticipantOutputSerializer,
+    ParticipantsOutputSerializer,
     ReasonInputSerializer,
     RemoveInputSerializer,
     SpaceCreateInputSerializer,
+    SpaceDetailOutputSerializer,
     SpaceOutputSerializer,
     SpaceUpdateInputSerializer,
 )
@@ -65,7 +70,7 @@ def _participant_payload(participant: Participant) -> dict[str, Any]:
 
 
 class SpaceCreateView(APIView):
-    @extend_schema(request=SpaceCreateInputSerializer, responses={201: SpaceOutputSerializer})
+    @extend_schema(request=SpaceCreateInputSerializer, responses={201: SpaceDetailOutputSerializer})
     def post(self, request: Request) -> Response:
         data = SpaceCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -74,11 +79,11 @@ class SpaceCreateView(APIView):
 
 
 class SpaceDetailView(APIView):
-    @extend_schema(responses=SpaceOutputSerializer)
+    @extend_schema(responses=SpaceDetailOutputSerializer)
     def get(self, request: Request, space_id: int) -> Response:
         return Response(_space_payload(selectors.space_get(space_id=space_id), _me(request)))
 
-    @extend_schema(request=SpaceUpdateInputSerializer, responses=SpaceOutputSerializer)
+    @extend_schema(request=SpaceUpdateInputSerializer, responses=SpaceDetailOutputSerializer)
     def patch(self, request: Request, space_id: int) -> Response:
         data = SpaceUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -87,14 +92,14 @@ class SpaceDetailView(APIView):
 
 
 class SpaceStartView(APIView):
-    @extend_schema(request=None, responses=SpaceOutputSerializer)
+    @extend_schema(request=None, responses=SpaceDetailOutputSerializer)
     def post(self, request: Request, space_id: int) -> Response:
         space = services.space_start(space_id=space_id, actor=_me(request))
         return Response(_space_payload(space, _me(request)))
 
 
 class SpaceEndView(APIView):
-    @extend_schema(request=ReasonInputSerializer, responses=SpaceOutputSerializer)
+    @extend_schema(request=ReasonInputSerializer, responses=SpaceDetailOutputSerializer)
     def post(self, request: Request, space_id: int) -> Response:
         data = ReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -103,13 +108,14 @@ class SpaceEndView(APIView):
 
 
 class SpaceCancelView(APIView):
-    @extend_schema(request=None, responses=SpaceOutputSerializer)
+    @extend_schema(request=None, responses=SpaceDetailOutputSerializer)
     def post(self, request: Request, space_id: int) -> Response:
         space = services.space_cancel(space_id=space_id, actor=_me(request))
         return Response(_space_payload(space, _me(request)))
 
 
 class SpaceJoinView(APIView):
+    openapi_error_statuses = (402, 503)  # ticket_required; audio_unavailable
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "join"
 
@@ -130,7 +136,10 @@ class SpaceLeaveView(APIView):
 class ParticipantsView(APIView):
     """The stage (every member) and the connected listeners (cursor-paginated)."""
 
-    @extend_schema(responses=ParticipantOutputSerializer(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+        responses=ParticipantsOutputSerializer,
+    )
     def get(self, request: Request, space_id: int) -> Response:
         space = selectors.space_get(space_id=space_id)
         stage = list(selectors.stage_of(space=space))
@@ -153,7 +162,7 @@ class HandView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "hand"
 
-    @extend_schema(request=None, responses={201: None})
+    @extend_schema(request=None, responses={201: HandStateOutputSerializer})
     def post(self, request: Request, space_id: int) -> Response:
         hand = services.hand_raise(space_id=space_id, user=_me(request))
         return Response({"state": hand.state, "raised_at": hand.raised_at}, status=status.HTTP_201_CREATED)
@@ -165,7 +174,7 @@ class HandView(APIView):
 
 
 class HandQueueView(APIView):
-    @extend_schema(responses=HandOutputSerializer(many=True))
+    @extend_schema(responses=HandQueueOutputSerializer)
     def get(self, request: Request, space_id: int) -> Response:
         space = selectors.space_get(space_id=space_id)
         selectors.access_space_for_host_team(space=space, user=_me(request))
@@ -229,7 +238,7 @@ class MuteView(APIView):
 
 
 class MuteAllView(APIView):
-    @extend_schema(request=ReasonInputSerializer, responses={200: None})
+    @extend_schema(request=ReasonInputSerializer, responses=MuteAllOutputSerializer)
     def post(self, request: Request, space_id: int) -> Response:
         data = ReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -268,7 +277,7 @@ class CohostView(APIView):
             return Response(_invitation_payload(result), status=status.HTTP_202_ACCEPTED)
         return Response(_participant_payload(result))
 
-    @extend_schema(request=None, responses=ParticipantOutputSerializer)
+    @extend_schema(request=None, responses={200: ParticipantOutputSerializer})
     def delete(self, request: Request, space_id: int, username: str) -> Response:
         target = user_get_by_username(username=username)
         participant = services.cohost_remove(space_id=space_id, actor=_me(request), target=target)

@@ -60,6 +60,8 @@ class TicketingView(APIView):
 class TicketPurchaseView(APIView):
     """Start buying a ticket: holds a seat and returns the PaymentIntent's client secret."""
 
+    openapi_error_statuses = (503,)  # payment_provider_error
+
     @extend_schema(request=None, responses={201: PurchaseOutputSerializer, 200: PurchaseOutputSerializer})
     def post(self, request: Request, space_id: int) -> Response:
         purchase = services.ticket_purchase(buyer=_me(request), space_id=space_id)
@@ -89,6 +91,8 @@ class MyPayoutsView(ListAPIView[Payout]):
 
 
 class PayoutAccountView(APIView):
+    openapi_error_statuses = (404, 503)  # no_payout_account; payment_provider_error
+
     @extend_schema(responses=PayoutAccountSerializer)
     def get(self, request: Request) -> Response:
         account = selectors.payout_account_of(user=_me(request))
