@@ -253,7 +253,7 @@ def test_listener_rejoins_after_the_livekit_node_comes_back_and_a_ban_ends_it(
     wait_text(page, "#audio-status", "Reconnecting")
     off_loop(lambda: SpaceBan.objects.create(space=space, user=listener))
     stack.lk.start()
-    page.wait_for_function("document.getElementById('banner').textContent.includes('cannot rejoin')", timeout=40000)
+    wait_text(page, "#banner", "cannot rejoin", timeout=40000)
     assert page.evaluate("window.SpacesPage.audio.rejoining") is False
     assert page.is_hidden("#audio-status")
 
