@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "spaces_project.common.middleware.input_guard_middleware",  # NUL bytes, over-size API bodies
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -192,6 +193,12 @@ REST_FRAMEWORK = {
         "accounts.authentication.ActiveSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Strict JSON, bounded nesting, no NUL or lone surrogate in any string (spaces_project/common/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "spaces_project.common.parsers.JSONParser",
+        "spaces_project.common.parsers.FormParser",
+        "spaces_project.common.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "spaces_project.common.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "spaces_project.common.exceptions.api_exception_handler",

@@ -132,6 +132,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         if isinstance(raw_codes, str) and raw_codes not in {exc.default_code, "error"}:
             code = raw_codes
         detail = str(exc.detail) if not isinstance(exc.detail, (list, dict)) else _first_message(exc.detail)
+        extra.update(getattr(exc, "extra", None) or {})  # e.g. where an invalid character is
         wait = getattr(exc, "wait", None)
         if isinstance(exc, drf_exceptions.Throttled) and wait is not None:
             extra["retry_after"] = int(wait + 0.999)
