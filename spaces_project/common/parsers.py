@@ -14,9 +14,6 @@ checked: a NUL or a lone surrogate anywhere answers 400 ``invalid_character`` na
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,8 +21,9 @@ from django.http import QueryDict
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
+from spaces_project.common.text import BAD_CHARACTER, loads_strict
+
 MAX_DEPTH = 32  # no endpoint takes more than two levels; anything deeper is an attack or a bug
-_BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 
 
 class InvalidCharacter(ParseError):
@@ -41,7 +39,7 @@ def _printable(key: str | int) -> str | int:
     """A path element safe to echo back in a JSON answer (the bad character spelled out)."""
     if isinstance(key, int):
         return key
-    return _BAD_CHARACTER.sub(lambda m: f"\\u{ord(m.group()):04x}", key)
+    return BAD_CHARACTER.sub(lambda m: f"\\u{ord(m.group()):04x}", key)
 
 
 def check_strings(value: Any) -> None:
@@ -52,34 +50,15 @@ def check_strings(value: Any) -> None:
         if len(path) > MAX_DEPTH:
             raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels.")
         if isinstance(item, str):
-            if _BAD_CHARACTER.search(item):
+            if BAD_CHARACTER.search(item):
                 raise InvalidCharacter([_printable(p) for p in path])
         elif isinstance(item, Mapping):
             for key, child in item.items():
-                if isinstance(key, str) and _BAD_CHARACTER.search(key):
+                if isinstance(key, str) and BAD_CHARACTER.search(key):
                     raise InvalidCharacter([_printable(p) for p in (*path, key)])
                 stack.append((child, [*path, key]))
         elif isinstance(item, list):
             stack.extend((child, [*path, index]) for index, child in enumerate(item))
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"number out of range: {text[:20]}")
-    return number
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def loads_strict(raw: bytes | str) -> Any:
-    """Parse JSON the strict way; ``ValueError`` for anything that is not plain, finite JSON."""
-    try:
-        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
-    except RecursionError:
-        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
 
 
 class JSONParser(parsers.JSONParser):
@@ -97,7 +76,7 @@ class JSONParser(parsers.JSONParser):
 def _check_form(data: QueryDict) -> None:
     for key, values in data.lists():
         for value in [key, *values]:
-            if isinstance(value, str) and _BAD_CHARACTER.search(value):
+            if isinstance(value, str) and BAD_CHARACTER.search(value):
                 raise InvalidCharacter([_printable(key)])
 
 
