@@ -255,6 +255,10 @@ LIVEKIT_API_TIMEOUT_S = env_int("LIVEKIT_API_TIMEOUT_S", 5)  # per server API ca
 LIVEKIT_ROOM_EMPTY_TIMEOUT_S = env_int("LIVEKIT_ROOM_EMPTY_TIMEOUT_S", 300)
 # Room names are <prefix><space id>; tests use a per-run prefix so runs never share a LiveKit room.
 LIVEKIT_ROOM_PREFIX = os.environ.get("LIVEKIT_ROOM_PREFIX", "space-")
+# Webhook signing tokens: LiveKit signs for 5 minutes from now; allow this much clock skew, and refuse a
+# token valid for longer than the max TTL (a replay window) or dated in the future.
+LIVEKIT_WEBHOOK_LEEWAY_S = env_int("LIVEKIT_WEBHOOK_LEEWAY_S", 60)
+LIVEKIT_WEBHOOK_MAX_TTL_S = env_int("LIVEKIT_WEBHOOK_MAX_TTL_S", 600)
 
 # --- Stripe -----------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")

@@ -77,3 +77,18 @@ def loads_strict(raw: bytes | str) -> Any:
         return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def decimal_id(text: str) -> int | None:
+    """The id spelled by ``text`` in plain ASCII digits as ``str(id)`` would, within bigint; else None.
+
+    ``str.isdigit`` and ``int`` accept far more: "٣" (Arabic-Indic three) is 3, "²" passes ``isdigit``
+    and then fails ``int``, and 5,000 digits fail ``int`` too. Names made from ids are read back here.
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or (len(text) > 1 and text[0] == "0"):
+        return None
+    value = int(text)
+    return value if value <= BIGINT_MAX else None
