@@ -380,3 +380,28 @@ def test_django_refusing_an_over_size_body_is_413_too() -> None:
     assert json.loads(response.content)["code"] == "request_too_large"
     web = bad_request(RequestFactory().post("/login"), RequestDataTooBig())
     assert web.status_code == 413
+
+
+@pytest.mark.parametrize("route", API_ROUTES)
+def test_head_and_options_never_crash_any_route(route: str, host_space: tuple[User, Space]) -> None:
+    host, space = host_space
+    path = _path(route, space_id=space.pk, username=host.username)
+    for method in ("HEAD", "OPTIONS"):
+        response = _client(host).generic(method, path)
+        assert response.status_code < 500, (method, path, response.status_code, response.content[:300])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/users/%ff%fe",
+        "/api/v1/users/%c3%28/followers",
+        "/api/v1/spaces?q=%ff%fe",
+        "/api/v1/spaces?topic=%ed%a0%80",
+    ],
+)
+def test_invalid_utf8_in_the_path_or_query_is_not_a_crash(path: str) -> None:
+    response = _client(UserFactory()).get(path)
+    assert response.status_code in (200, 404), response.content[:300]
+    if response.status_code == 404:
+        assert _error(response)["code"] in {"not_found", "user_not_found"}
