@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# The database store, refusing malformed session keys before any query (spaces_project/common/sessions.py).
+SESSION_ENGINE = "spaces_project.common.sessions"
 ROOT_URLCONF = "spaces_project.urls"
 ASGI_APPLICATION = "spaces_project.asgi.application"
 WSGI_APPLICATION = None

@@ -3,8 +3,6 @@
 - a NUL byte in the path (``/api/v1/users/a%00b``): no route can name such a thing → 404. PostgreSQL
   refuses NUL in text, so the lookup a view would make raised instead of finding nothing;
 - a NUL byte in a query parameter (name or value) → 400 ``invalid_character``;
-- a cookie whose value holds a NUL (``sessionid="\\000..."`` decodes to one) is dropped, so the
-  session store never looks it up: the request is simply not logged in;
 - a body whose ``Content-Length`` passes ``DATA_UPLOAD_MAX_MEMORY_SIZE`` → 413 ``request_too_large``
   (no route takes file uploads). Django enforces that limit only when ``request.body``/``POST`` is
   read, and then as a 400; DRF reads the stream itself and would parse a body of any size.
@@ -37,8 +35,6 @@ def _refusal(request: HttpRequest) -> HttpResponse | None:
         if wants_json(request):
             return error_json("invalid_character", detail, status=400, extra={"where": "query"})
         return HttpResponse(detail, status=400, content_type="text/plain; charset=utf-8")
-    for name in [name for name, value in request.COOKIES.items() if NUL in name or NUL in value]:
-        del request.COOKIES[name]
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.factories import UserFactory
@@ -93,3 +94,16 @@ def test_a_space_id_beyond_bigint_is_space_not_found(servers: list[Server], spac
 
     for server in servers:
         assert asyncio.run(scenario(server)) == (4404, "space_not_found"), server.name
+
+
+def test_a_session_cookie_holding_nul_is_no_session(servers: list[Server]) -> None:
+    # A quoted cookie value is unquoted with octal escapes: "\000" becomes a NUL that PostgreSQL refuses.
+    space = live_space()
+    cookie = 'sessionid="' + "\\000" * 32 + '"'
+
+    async def scenario(server: Server) -> tuple[int | None, str]:
+        ws = await connect(server.ws(space.pk), additional_headers={"Cookie": cookie}, proxy=None, open_timeout=10)
+        return await refusal(ws)
+
+    for server in servers:
+        assert asyncio.run(scenario(server)) == (4401, "not_authenticated"), server.name
