@@ -406,3 +406,17 @@ def test_invalid_utf8_in_the_path_or_query_is_not_a_crash(path: str) -> None:
     assert response.status_code in (200, 404), response.content[:300]
     if response.status_code == 404:
         assert _error(response)["code"] in {"not_found", "user_not_found"}
+
+
+def test_too_many_query_parameters_is_json_400() -> None:
+    query = "&".join(f"k{i}=v" for i in range(1_500))  # past DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000)
+    response = _client(UserFactory()).get(f"/api/v1/spaces?{query}")
+    assert response.status_code == 400
+    assert _error(response)["code"] == "bad_request"
+
+
+def test_too_many_form_fields_is_json_400() -> None:
+    body = "&".join(f"k{i}=v" for i in range(1_500))
+    response = _client().generic("POST", "/api/v1/auth/token", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert _error(response)["code"] in {"bad_request", "invalid_input"}
