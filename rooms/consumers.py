@@ -100,7 +100,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         try:
             message = json.loads(text_data or "")
             action = message.get("action") if isinstance(message, dict) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # [[[[… raises RecursionError, which used to kill the socket
             pass
         if action == "resync":
             self._schedule_resync()

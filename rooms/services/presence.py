@@ -22,6 +22,7 @@ from rooms.models import HOST_TEAM, STAGE_ROLES, HandRaise, HandState, Participa
 from rooms.selectors import access_space_for_join, ban_of, space_get_for_join
 from rooms.services._common import emit_stage, livekit_apply, livekit_disconnect, lock_space, participant_set_role
 from spaces_project.common.db import atomic_retrying_deadlocks
+from spaces_project.common.text import decimal_id
 
 logger = logging.getLogger(__name__)
 
@@ -174,8 +175,7 @@ def space_leave(*, space_id: int, user: User) -> None:
 
 def _space_id_from_room(room: str) -> int | None:
     prefix = settings.LIVEKIT_ROOM_PREFIX
-    rest = room[len(prefix) :] if room.startswith(prefix) else ""
-    return int(rest) if rest.isdigit() else None
+    return decimal_id(room[len(prefix) :]) if room.startswith(prefix) else None
 
 
 @atomic_retrying_deadlocks
