@@ -13,7 +13,6 @@ import json
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import DEFAULT_CHANNEL_LAYER
 
@@ -21,10 +20,12 @@ from rooms.snapshot import close_code_for, space_snapshot
 from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
 from spaces_project.common.hub import Hub, Sink, get_hub, now_iso, shed_handshake
+from spaces_project.common.offthread import db_offthread
 
 logger = logging.getLogger(__name__)
 
-_snapshot = database_sync_to_async(space_snapshot)
+# A read with no thread affinity: off the thread-sensitive thread, so a crowd of sockets reads side by side.
+_snapshot = db_offthread(space_snapshot)
 
 
 class SpaceConsumer(AsyncWebsocketConsumer):
