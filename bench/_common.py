@@ -155,7 +155,7 @@ def server_settings(db_name: str, transport: str, prefix: str) -> dict[str, str]
 
 
 def start_server(
-    kind: str, transport: str, db_name: str, log: Path, prefix: str = ""
+    kind: str, transport: str, db_name: str, log: Path, prefix: str = "", root: Path = ROOT
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = dict(os.environ)
@@ -170,7 +170,7 @@ def start_server(
         cmd += ["--no-access-log", "--backlog", "4096"]
     else:
         cmd = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -214,6 +214,8 @@ async def run_client(cfg: dict[str, Any]) -> dict[str, Any]:
 
     await asyncio.gather(*(one(i) for i in range(n)))
     end = time.monotonic()
+    sys.stdout.write("ADMITTED\n")
+    sys.stdout.flush()
     await asyncio.sleep(float(cfg.get("hold", 0)))
     for proto in protocols:
         if proto.transport is not None:
@@ -240,7 +242,7 @@ def client_main(args: argparse.Namespace) -> None:
 
 
 # -- the driver ------------------------------------------------------------------------------------
-def new_space(tag: str) -> tuple[int, int, str]:
+def new_space(tag: str, host_name: str = "storm_host") -> tuple[int, int, str]:
     """A fresh live Space (nobody joined yet) with its host: (space id, host id, host token)."""
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
@@ -248,20 +250,31 @@ def new_space(tag: str) -> tuple[int, int, str]:
     from accounts.models import User
     from rooms.models import Participant, Role, Space, SpaceState
 
-    host, _ = User.objects.get_or_create(username="storm_host", defaults={"follower_count": 100_000})
+    host, _ = User.objects.get_or_create(username=host_name, defaults={"follower_count": 100_000})
     Space.objects.filter(host=host, state=SpaceState.LIVE).update(state=SpaceState.ENDED, ended_at=timezone.now())
     space = Space.objects.create(host=host, title=f"Join storm {tag}", state=SpaceState.LIVE, started_at=timezone.now())
     Participant.objects.create(space=space, user=host, role=Role.HOST, is_connected=True, joined_at=timezone.now())
     return space.pk, host.pk, Token.objects.get_or_create(user=host)[0].key
 
 
-def drive(cfg: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--client", json.dumps(cfg)], timeout=timeout_s, check=False
+def drive(
+    cfg: dict[str, Any], timeout_s: float, server_pid: int, on_admitted: Any = None
+) -> tuple[dict[str, Any], float]:
+    """Run the client; returns its results and the server's CPU seconds at the moment the last admission ended."""
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--client", json.dumps(cfg)], stdout=subprocess.PIPE, text=True
     )
-    if proc.returncode != 0:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # "ADMITTED": every listener has its snapshot (or failed)
+    cpu_at_end = cpu_s(server_pid)
+    if on_admitted is not None:
+        on_admitted()
+    if line.strip() != "ADMITTED":
+        proc.kill()
+        raise RuntimeError(f"storm client: {line!r}")
+    if proc.wait(timeout=timeout_s) != 0:
         raise RuntimeError(f"storm client exited with {proc.returncode}")
-    return json.loads(Path(cfg["out"]).read_text())
+    return json.loads(Path(cfg["out"]).read_text()), cpu_at_end
 
 
 def summarise(data: dict[str, Any], n: int) -> dict[str, Any]:
@@ -304,9 +317,17 @@ def storm(args: argparse.Namespace, n: int, tokens: list[tuple[int, str]], work:
     prefix = f"storm-{uuid.uuid4().hex[:8]}"
     if args.profile:
         Profile.log_statements(args.db, on=True)
-    server, port = start_server("uvicorn", "hub", args.db, work / f"server-{n}.log", prefix)
+    root = Path(args.server_root) if args.server_root else ROOT
+    server, port = start_server("uvicorn", "hub", args.db, work / f"server-{n}.log", prefix, root)
     profiler = None
     try:
+        time.sleep(1.0)
+        # Warm-up in another Space: first-request imports and URL resolving are not admission costs.
+        warm_space, _warm_host, _ = new_space(f"warm-{uuid.uuid4().hex[:6]}", host_name="storm_warm_host")
+        warm_file = work / "warm-tokens.txt"
+        warm_file.write_text("\n".join(key for _uid, key in listener_tokens(20, prefix="storm_w")))
+        warm = {"protocol": "spaces", "port": port, "space": warm_space, "tokens": str(warm_file), "window": 0.5}
+        drive({**warm, "inflight": 20, "out": str(work / "warm.json"), "hold": 0}, 120, server.pid)
         time.sleep(1.0)
         if args.profile:
             profiler = Profile(Path(args.profile), server.pid, args.db)
@@ -323,9 +344,10 @@ def storm(args: argparse.Namespace, n: int, tokens: list[tuple[int, str]], work:
             "out": str(out),
             "hold": 2.0,
         }
-        data = drive(cfg, timeout_s=args.window + ADMISSION_TIMEOUT_S * 3 + 120)
+        stop_sampling = profiler.stop_sampling if profiler is not None else None
+        data, cpu_admitted = drive(cfg, args.window + ADMISSION_TIMEOUT_S * 3 + 120, server.pid, stop_sampling)
         wait_idle(server.pid, limit_s=30)
-        cpu = cpu_s(server.pid) - cpu0
+        cpu = cpu_admitted - cpu0
         result = summarise(data, n)
         if profiler is not None:
             result["profile"] = profiler.finish(result["admitted"])
@@ -351,6 +373,9 @@ def storm(args: argparse.Namespace, n: int, tokens: list[tuple[int, str]], work:
         if profiler is not None:
             profiler.finish(1)
         stop(server)
+        if args.keep:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+            (Path(args.keep) / f"server-{n}-{port}.log").write_bytes((work / f"server-{n}.log").read_bytes())
     return result
 
 
@@ -384,14 +409,19 @@ class Profile:
             stderr=subprocess.DEVNULL,
         )
 
-    def finish(self, admissions: int) -> dict[str, Any]:
+    def stop_sampling(self) -> None:
+        """At the last admission: the samples cover the storm, not the sockets' teardown."""
         import signal
 
-        self.spy.send_signal(signal.SIGINT)
-        try:
-            self.spy.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.spy.kill()
+        if self.spy.poll() is None:
+            self.spy.send_signal(signal.SIGINT)
+            try:
+                self.spy.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.spy.kill()
+
+    def finish(self, admissions: int) -> dict[str, Any]:
+        self.stop_sampling()
         self.log_statements(self.db, on=False)
         statements: dict[str, int] = {}
         if self.pg_log.exists():
@@ -452,9 +482,9 @@ def centrifugo_storm(args: argparse.Namespace, n: int, work: Path) -> dict[str, 
             "out": str(out),
             "hold": 2.0,
         }
-        data = drive(cfg, timeout_s=args.window + ADMISSION_TIMEOUT_S * 3 + 120)
+        data, cpu_admitted = drive(cfg, args.window + ADMISSION_TIMEOUT_S * 3 + 120, server.pid)
         wait_idle(server.pid, limit_s=30)
-        cpu = cpu_s(server.pid) - cpu0
+        cpu = cpu_admitted - cpu0
         result = summarise(data, n)
         result.update(
             {
@@ -608,6 +638,10 @@ def main() -> None:
     parser.add_argument("--livekit", type=int, default=0, help="M listeners then connect to LiveKit")
     parser.add_argument("--livekit-batch", type=int, default=20)
     parser.add_argument("--json", default="")
+    parser.add_argument("--keep", default="", help="copy the server logs to this directory")
+    parser.add_argument(
+        "--server-root", default="", help="serve another checkout of the code (an A/B run: `git archive REV`)"
+    )
     parser.add_argument("--server-env", action="append", default=[], help="KEY=VALUE for the server process")
     args = parser.parse_args()
     if args.client:

@@ -57,11 +57,34 @@ def _default(_key: Any, default: Any = None, *_args: Any, **_kwargs: Any) -> Any
     return default
 
 
+class ReusingRedisCacheClient(RedisCacheClient):
+    """Django's client builds a new ``redis.Redis`` for every cache call; its constructor fills a table of
+    ~170 response callbacks (≈ 0.5 ms of CPU, more than the Redis round trip). One per pool is enough:
+    ``redis.Redis`` is thread-safe (each command takes a connection from the pool)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._redis_clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        me: Any = self  # django-stubs does not declare the client's private attributes
+        pool = me._get_connection_pool(write)
+        client = self._redis_clients.get(id(pool))
+        if client is None:
+            client = self._redis_clients[id(pool)] = me._client(connection_pool=pool)
+        return client
+
+
 _clients: dict[tuple[Any, ...], RedisCacheClient] = {}
 _clients_lock = threading.Lock()
 
 
 class ResilientRedisCache(RedisCache):
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        me: Any = self
+        me._class = ReusingRedisCacheClient
+
     @cached_property
     def _cache(self) -> RedisCacheClient:
         """One client (one connection pool) per process and configuration.
