@@ -72,7 +72,7 @@ class Admission(asyncio.Protocol):
 
     def __init__(self, cfg: dict[str, Any], i: int, token: str, t_tap: float, done: asyncio.Future[Any]) -> None:
         self.cfg, self.i, self.token, self.t_tap, self.done = cfg, i, token, t_tap, done
-        self.phase = "join" if cfg["protocol"] == "spaces" else "ws"
+        self.phase = "ws" if cfg["protocol"] == "centrifugo" else "join"
         self.buf = b""
         self.closing_http = False
         self.t_join = 0.0
@@ -82,6 +82,9 @@ class Admission(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         cfg, host = self.cfg, f"127.0.0.1:{self.cfg['port']}"
+        if self.phase == "join" and cfg["protocol"] == "healthz":  # the reference: Django's cheapest request
+            transport.write(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            return
         if self.phase == "join":
             transport.write(
                 (
@@ -136,6 +139,10 @@ class Admission(asyncio.Protocol):
                 self.finish(f"join_{status.decode()}_{code.decode()}")
                 return
             self.t_join = time.monotonic()
+            if self.cfg["protocol"] == "healthz":
+                self.t_snap = self.t_join
+                self.finish("")
+                return
             self.phase, self.buf = "ws", b""
             loop = asyncio.get_running_loop()
             task = loop.create_task(loop.create_connection(lambda: self, "127.0.0.1", self.cfg["port"]))
@@ -310,14 +317,20 @@ def summarise(data: dict[str, Any], n: int) -> dict[str, Any]:
     }
 
 
-def storm(args: argparse.Namespace, n: int, tokens: list[tuple[int, str]], work: Path) -> dict[str, Any]:
+def storm(
+    args: argparse.Namespace,
+    n: int,
+    tokens: list[tuple[int, str]],
+    work: Path,
+    root: Path = ROOT,
+    protocol: str = "spaces",
+) -> dict[str, Any]:
     space_id, _host_id, _host_token = new_space(f"{n}-{uuid.uuid4().hex[:6]}")
     tokens_file = work / f"tokens-{n}.txt"
     tokens_file.write_text("\n".join(key for _uid, key in tokens[:n]))
     prefix = f"storm-{uuid.uuid4().hex[:8]}"
     if args.profile:
         Profile.log_statements(args.db, on=True)
-    root = Path(args.server_root) if args.server_root else ROOT
     server, port = start_server("uvicorn", "hub", args.db, work / f"server-{n}.log", prefix, root)
     profiler = None
     try:
@@ -335,7 +348,7 @@ def storm(args: argparse.Namespace, n: int, tokens: list[tuple[int, str]], work:
         cpu0 = cpu_s(server.pid)
         out = work / f"storm-{n}.json"
         cfg = {
-            "protocol": "spaces",
+            "protocol": protocol,
             "port": port,
             "space": space_id,
             "tokens": str(tokens_file),
@@ -358,7 +371,7 @@ def storm(args: argparse.Namespace, n: int, tokens: list[tuple[int, str]], work:
         connected = Participant.objects.filter(space_id=space_id, is_connected=True, role="listener").count()
         result.update(
             {
-                "target": "spaces (uvicorn, one process)",
+                "target": f"{protocol} (uvicorn, one process, {'this checkout' if root == ROOT else root})",
                 "window_s": args.window,
                 "server_cpu_s": round(cpu, 2),
                 "server_cpu_ms_per_admission": round(cpu * 1000 / max(1, result["admitted"]), 2),
@@ -367,7 +380,7 @@ def storm(args: argparse.Namespace, n: int, tokens: list[tuple[int, str]], work:
                 "loadavg_1m": [round(load0, 1), round(os.getloadavg()[0], 1)],
             }
         )
-        if args.livekit and n:
+        if args.livekit and n and protocol == "spaces":
             result["livekit"] = livekit_phase(args, space_id, tokens[: min(n, args.livekit)], port)
     finally:
         if profiler is not None:
@@ -404,7 +417,7 @@ class Profile:
         self.pg_offset = self.pg_log.stat().st_size if self.pg_log.exists() else 0
         spy = [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-r", "250", "-f", "raw"]
         self.spy = subprocess.Popen(
-            [*spy, "-o", str(out / "pyspy.txt"), "--threads", "--nonblocking"],
+            [*spy, "-o", str(out / "pyspy.txt"), "--threads", "--gil", "--nonblocking"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -514,7 +527,18 @@ def livekit_phase(args: argparse.Namespace, space_id: int, tokens: list[tuple[in
             r.raise_for_status()
             creds.append(r.json())
     host_creds = host_join(space_id, port)
-    return asyncio.run(livekit_connect(creds, host_creds, args.livekit_batch))
+    pid_file = Path(os.environ.get("SPACES_SERVICES_DIR") or ROOT / ".services") / "livekit/pid"
+    lk_pid = int(pid_file.read_text()) if pid_file.exists() else 0
+    cpu0 = cpu_s(lk_pid) if lk_pid else 0.0
+    result = asyncio.run(livekit_connect(creds, host_creds, args.livekit_batch))
+    if lk_pid:
+        # livekit-server's own CPU over the phase (joins, the host's track forwarded to each listener,
+        # leaves): what one node spends per admitted listener, whatever the starved clients achieved.
+        cpu = cpu_s(lk_pid) - cpu0
+        result["livekit_server_cpu_s"] = round(cpu, 2)
+        result["livekit_server_cpu_ms_per_join"] = round(cpu * 1000 / max(1, result["connected"]), 1)
+        result["joins_per_core_s_from_cpu"] = round(result["connected"] / cpu, 1) if cpu else None
+    return result
 
 
 def host_join(space_id: int, port: int) -> dict[str, Any]:
@@ -639,6 +663,8 @@ def main() -> None:
     parser.add_argument("--livekit-batch", type=int, default=20)
     parser.add_argument("--json", default="")
     parser.add_argument("--keep", default="", help="copy the server logs to this directory")
+    parser.add_argument("--baseline-root", default="", help="also storm another checkout (A/B in one run)")
+    parser.add_argument("--healthz", action="store_true", help="also the same schedule of GET /healthz")
     parser.add_argument(
         "--server-root", default="", help="serve another checkout of the code (an A/B run: `git archive REV`)"
     )
@@ -669,10 +695,19 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="join-storm-") as tmp:
         work = Path(tmp)
+        root = Path(args.server_root) if args.server_root else ROOT
         for n in sizes:
-            result = storm(args, n, tokens, work)
+            result = storm(args, n, tokens, work, root)
             print(json.dumps(result), flush=True)
             results.append(result)
+            if args.baseline_root:  # the same storm against another checkout, in the same run
+                result = storm(args, n, tokens, work, Path(args.baseline_root))
+                print(json.dumps(result), flush=True)
+                results.append(result)
+            if args.healthz:  # the same schedule of GET /healthz: the ceiling of any Django request here
+                result = storm(args, n, tokens, work, root, protocol="healthz")
+                print(json.dumps(result), flush=True)
+                results.append(result)
             if not args.no_centrifugo:
                 cf = centrifugo_storm(args, n, work)
                 print(json.dumps(cf), flush=True)
