@@ -68,13 +68,27 @@ ADMISSION_TIMEOUT_S = 60.0
 class Admission(asyncio.Protocol):
     """One listener's arrival: the join request, then the websocket until its first frame."""
 
-    __slots__ = ("buf", "cfg", "closing_http", "done", "i", "phase", "t_join", "t_snap", "t_tap", "token", "transport")
+    __slots__ = (
+        "buf",
+        "cfg",
+        "closing_http",
+        "connect_sent",
+        "done",
+        "i",
+        "phase",
+        "t_join",
+        "t_snap",
+        "t_tap",
+        "token",
+        "transport",
+    )
 
     def __init__(self, cfg: dict[str, Any], i: int, token: str, t_tap: float, done: asyncio.Future[Any]) -> None:
         self.cfg, self.i, self.token, self.t_tap, self.done = cfg, i, token, t_tap, done
-        self.phase = "ws" if cfg["protocol"] == "centrifugo" else "join"
+        self.phase = "ws" if cfg["protocol"] in ("centrifugo", "ws") else "join"
         self.buf = b""
         self.closing_http = False
+        self.connect_sent = False
         self.t_join = 0.0
         self.t_snap = 0.0
         self.transport: Any = None
@@ -104,13 +118,6 @@ class Admission(asyncio.Protocol):
                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n"
             ).encode()
         )
-        if cfg["protocol"] == "centrifugo":
-            payload = json.dumps({"id": 1, "connect": {"token": self.token}}).encode()
-            mask = os.urandom(4)
-            masked = bytes(b ^ mask[k % 4] for k, b in enumerate(payload))
-            size = len(payload)
-            head = bytes([0x81, 0x80 | size]) if size < 126 else bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
-            transport.write(head + mask + masked)
 
     def data_received(self, data: bytes) -> None:
         if self.done.done():
@@ -154,6 +161,10 @@ class Admission(asyncio.Protocol):
         if b" 101 " not in head.split(b"\r\n", 1)[0]:
             self.finish("ws_handshake")
             return
+        if self.cfg["protocol"] == "centrifugo" and not self.connect_sent:
+            self.connect_sent = True
+            self._send_connect()
+            return
         while True:  # skip control frames (a ping before the snapshot)
             if len(rest) < 2:
                 return
@@ -177,6 +188,15 @@ class Admission(asyncio.Protocol):
             self.finish("")
         else:
             self.finish("ws_refused:" + first.decode(errors="replace"))
+
+    def _send_connect(self) -> None:
+        """Centrifugo's connect command, once the handshake is answered (as bench/fanout_client.py does)."""
+        payload = json.dumps({"id": 1, "connect": {"token": self.token}}).encode()
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[k % 4] for k, b in enumerate(payload))
+        size = len(payload)
+        head = bytes([0x81, 0x80 | size]) if size < 126 else bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
+        self.transport.write(head + mask + masked)
 
     def _connected(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or task.exception() is not None:
@@ -262,6 +282,46 @@ def new_space(tag: str, host_name: str = "storm_host") -> tuple[int, int, str]:
     space = Space.objects.create(host=host, title=f"Join storm {tag}", state=SpaceState.LIVE, started_at=timezone.now())
     Participant.objects.create(space=space, user=host, role=Role.HOST, is_connected=True, joined_at=timezone.now())
     return space.pk, host.pk, Token.objects.get_or_create(user=host)[0].key
+
+
+class LockWaits:
+    """Samples PostgreSQL every 50 ms during the storm: how many backends wait on a lock (the Space row's
+    listener count is the candidate hot row), and how many are active at all."""
+
+    def __init__(self, db: str) -> None:
+        import threading
+
+        self.db = db
+        self.samples: list[tuple[int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(bench_database_url(self.db), autocommit=True) as conn:
+            while not self._stop.wait(0.05):
+                row = conn.execute(
+                    "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*) FILTER (WHERE state = 'active')"
+                    " FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [self.db],
+                ).fetchone()
+                if row is not None:
+                    self.samples.append((int(row[0]), int(row[1])))
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if not self.samples:
+            return {}
+        waiting = [w for w, _a in self.samples]
+        return {
+            "samples": len(self.samples),
+            "share_with_a_lock_wait": round(sum(1 for w in waiting if w) / len(waiting), 3),
+            "mean_lock_waiters": round(statistics.mean(waiting), 2),
+            "mean_active_backends": round(statistics.mean(a for _w, a in self.samples), 2),
+        }
 
 
 def drive(
@@ -358,7 +418,11 @@ def storm(
             "hold": 2.0,
         }
         stop_sampling = profiler.stop_sampling if profiler is not None else None
-        data, cpu_admitted = drive(cfg, args.window + ADMISSION_TIMEOUT_S * 3 + 120, server.pid, stop_sampling)
+        locks = LockWaits(args.db)
+        try:
+            data, cpu_admitted = drive(cfg, args.window + ADMISSION_TIMEOUT_S * 3 + 120, server.pid, stop_sampling)
+        finally:
+            lock_waits = locks.stop()
         wait_idle(server.pid, limit_s=30)
         cpu = cpu_admitted - cpu0
         result = summarise(data, n)
@@ -375,6 +439,7 @@ def storm(
                 "window_s": args.window,
                 "server_cpu_s": round(cpu, 2),
                 "server_cpu_ms_per_admission": round(cpu * 1000 / max(1, result["admitted"]), 2),
+                "pg_lock_waits": lock_waits,
                 "listener_count_after": count,
                 "connected_listeners_after": connected,
                 "loadavg_1m": [round(load0, 1), round(os.getloadavg()[0], 1)],
@@ -658,6 +723,7 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=1000, help="admissions in progress at most (client side)")
     parser.add_argument("--db", default="spaces_bench_storm")
     parser.add_argument("--no-centrifugo", action="store_true")
+    parser.add_argument("--no-spaces", action="store_true", help="only the references (Centrifugo, --healthz)")
     parser.add_argument("--profile", default="", help="a directory: py-spy samples, SQL and Redis counts")
     parser.add_argument("--livekit", type=int, default=0, help="M listeners then connect to LiveKit")
     parser.add_argument("--livekit-batch", type=int, default=20)
@@ -665,6 +731,7 @@ def main() -> None:
     parser.add_argument("--keep", default="", help="copy the server logs to this directory")
     parser.add_argument("--baseline-root", default="", help="also storm another checkout (A/B in one run)")
     parser.add_argument("--healthz", action="store_true", help="also the same schedule of GET /healthz")
+    parser.add_argument("--ws-only", action="store_true", help="also the websocket half alone (no REST join)")
     parser.add_argument(
         "--server-root", default="", help="serve another checkout of the code (an A/B run: `git archive REV`)"
     )
@@ -697,13 +764,19 @@ def main() -> None:
         work = Path(tmp)
         root = Path(args.server_root) if args.server_root else ROOT
         for n in sizes:
-            result = storm(args, n, tokens, work, root)
-            print(json.dumps(result), flush=True)
-            results.append(result)
+            if not args.no_spaces:
+                result = storm(args, n, tokens, work, root)
+                print(json.dumps(result), flush=True)
+                results.append(result)
             if args.baseline_root:  # the same storm against another checkout, in the same run
                 result = storm(args, n, tokens, work, Path(args.baseline_root))
                 print(json.dumps(result), flush=True)
                 results.append(result)
+            if args.ws_only:  # the websocket half alone (no REST join): what the issue's 65/s measured
+                for ws_root in [root, *([Path(args.baseline_root)] if args.baseline_root else [])]:
+                    result = storm(args, n, tokens, work, ws_root, protocol="ws")
+                    print(json.dumps(result), flush=True)
+                    results.append(result)
             if args.healthz:  # the same schedule of GET /healthz: the ceiling of any Django request here
                 result = storm(args, n, tokens, work, root, protocol="healthz")
                 print(json.dumps(result), flush=True)
