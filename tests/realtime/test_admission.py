@@ -280,3 +280,38 @@ def test_listener_admitted_while_events_flow_ends_like_one_who_was_there(servers
     asyncio.run(scenario())
     assert Space.objects.get(pk=space.pk).seq >= 9
     assert timezone.now()  # the run used real servers and a real clock throughout
+
+
+def test_socket_admissions_leave_no_database_session_open() -> None:
+    """The admission pool's threads close their connections in the call's own context (offthread.py)."""
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+    from django.db import connection
+
+    from accounts.ws_auth import TokenOrSessionAuthMiddlewareStack
+    from spaces_project.routing import websocket_urlpatterns
+
+    space = live_space()
+    users = [space.host, member(space, Role.COHOST), member(space), member(space)]
+    tokens = [token_for(u) for u in users]
+
+    def sessions() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return int(cursor.fetchone()[0])
+
+    before = sessions()
+
+    async def scenario() -> None:
+        for token in tokens:  # host team (one-transaction read) and listeners (the fast path)
+            app = TokenOrSessionAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            headers = [(b"authorization", f"Token {token}".encode())]
+            communicator = WebsocketCommunicator(app, f"/ws/spaces/{space.pk}/", headers=headers)
+            assert (await communicator.connect())[0]
+            assert json.loads(await communicator.receive_from(timeout=10))["type"] == "snapshot"
+            await communicator.disconnect()
+
+    asyncio.run(scenario())
+    assert sessions() <= before
