@@ -78,7 +78,7 @@ def access_space_for_join(*, space: Space, user: User) -> None:
     access_ticket_for_join(user=user, space=space)
 
 
-def _space_for_join_query(*, space_id: int, user_id: int, **more: Any) -> QuerySet[Space]:
+def space_for_join_query(*, space_id: int, user_id: int, **more: Any) -> QuerySet[Space]:
     from tickets.selectors import ticket_annotations
 
     return (
@@ -98,7 +98,7 @@ def _space_for_join_query(*, space_id: int, user_id: int, **more: Any) -> QueryS
 SENTINEL_SPACE = -7_300_000_000_001
 SENTINEL_USER = -7_300_000_000_002
 _space_for_join = Precompiled(
-    lambda space_id, user_id: _space_for_join_query(space_id=space_id, user_id=user_id),
+    lambda space_id, user_id: space_for_join_query(space_id=space_id, user_id=user_id),
     space_id=SENTINEL_SPACE,
     user_id=SENTINEL_USER,
 )
@@ -107,7 +107,7 @@ _space_for_join = Precompiled(
 def space_get_for_join(*, space_id: int, user_id: int, read: Precompiled[Space] | None = None) -> Space | None:
     """The Space with the caller's bans and the host's block computed in the same query (the join hot path).
 
-    ``read``: a precompiled variant of :func:`_space_for_join_query` with more annotations (the websocket
+    ``read``: a precompiled variant of :func:`space_for_join_query` with more annotations (the websocket
     snapshot adds the caller's own role, hand and invitation); the same statement either way.
     """
     space = (read or _space_for_join).first(space_id=space_id, user_id=user_id)

@@ -242,7 +242,7 @@ def _space_with_you_query(*, space_id: int, user_id: int) -> QuerySet[Space]:
     invitations = Invitation.objects.filter(
         space_id=OuterRef("pk"), invitee_id=user_id, state=InvitationState.PENDING
     ).order_by("pk")
-    return selectors._space_for_join_query(
+    return selectors.space_for_join_query(
         space_id=space_id,
         user_id=user_id,
         my_role=Subquery(participants.values("role")[:1]),
