@@ -296,9 +296,12 @@ def test_socket_admissions_leave_no_database_session_open() -> None:
     tokens = [token_for(u) for u in users]
 
     def sessions() -> int:
+        """This process's other sessions (the server processes of other tests have their own)."""
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND client_port = ANY(%s)",
+                [_own_tcp_ports()],
             )
             return int(cursor.fetchone()[0])
 
@@ -315,3 +318,28 @@ def test_socket_admissions_leave_no_database_session_open() -> None:
 
     asyncio.run(scenario())
     assert sessions() <= before
+
+
+def _own_tcp_ports() -> list[int]:
+    """Local ports of this process's TCP sockets (Linux: /proc/self/fd and /proc/net/tcp{,6})."""
+    import os
+    from pathlib import Path
+
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        path = Path(table)
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 9 and fields[9] in inodes:
+                ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
