@@ -20,14 +20,15 @@ class ActiveTokenAuthentication(TokenAuthentication):
         return _refuse_suspended(super().authenticate(request))
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
-        model: Any = self.get_model()
-        try:
-            token = model.objects.select_related("user").get(key=key)
-        except model.DoesNotExist:
-            raise exceptions.AuthenticationFailed("Invalid token.", code="invalid_token") from None
-        if not token.user.is_active:
+        from accounts.selectors import user_for_token
+
+        user = user_for_token(key=key)  # one precompiled statement (the join storm's hot path)
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid token.", code="invalid_token")
+        if not user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.", code="account_inactive")
-        return (token.user, token)
+        model: Any = self.get_model()
+        return (user, model(key=key, user=user))  # request.auth: the token (not re-read)
 
 
 class ActiveSessionAuthentication(SessionAuthentication):

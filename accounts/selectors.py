@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Block, Follow, User
 from spaces_project.common.exceptions import NotFound
+from spaces_project.common.precompiled import Precompiled
 
 
 def user_get_by_username(*, username: str) -> User:
@@ -45,3 +46,14 @@ def host_eligibility(*, user: User) -> dict[str, Any]:
         "threshold": threshold,
         "override": user.host_override,
     }
+
+
+_user_by_token = Precompiled(
+    lambda key: User.objects.filter(auth_token__key=key).order_by("pk")[:1],
+    key="spaces-precompiled-sentinel-token-key",
+)
+
+
+def user_for_token(*, key: str) -> User | None:
+    """The user of an API token (one precompiled statement: the websocket and REST auth hot path)."""
+    return _user_by_token.first(key=key)

@@ -6,26 +6,37 @@ import logging
 from typing import Any
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
-from rest_framework.authtoken.models import Token
 
+from accounts.selectors import user_for_token
 from spaces_project.common import security
+from spaces_project.common.offthread import db_offthread
 
 logger = logging.getLogger(__name__)
 
 
-@database_sync_to_async
 def _user_for_token(key: str) -> Any:
-    token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None or not token.user.is_active:
+    user = user_for_token(key=key)
+    if user is None or not user.is_active:
         return AnonymousUser()
-    return token.user
+    return user
 
 
-class TokenAuthMiddleware(BaseMiddleware):
-    """Sets ``scope['user']`` from a token header or ``?token=`` query value, if present."""
+# Off the process's one thread-sensitive thread: a crowd of sockets looks tokens up side by side.
+_user_for_token_async = db_offthread(_user_for_token)
+
+
+class TokenOrSessionAuthMiddleware:
+    """``scope['user']`` from a token header when present; otherwise from the session cookie.
+
+    A token header takes precedence; such a socket skips the session stack (its session lookup would be
+    one more trip through the database thread for a user the token already names).
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.session_stack = AuthMiddlewareStack(inner)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         key = None
@@ -33,8 +44,9 @@ class TokenAuthMiddleware(BaseMiddleware):
             if name == b"authorization" and value.lower().startswith(b"token "):
                 key = value[6:].decode("latin-1").strip()
         if key:
-            scope = dict(scope, user=await _user_for_token(key))
-        return await super().__call__(scope, receive, send)
+            scope = dict(scope, user=await _user_for_token_async(key))
+            return await self.inner(scope, receive, send)
+        return await self.session_stack(scope, receive, send)
 
 
 def _token_header(scope: dict[str, Any]) -> bool:
@@ -63,5 +75,5 @@ class BrowserOriginMiddleware(BaseMiddleware):
 
 
 def TokenOrSessionAuthMiddlewareStack(inner: Any) -> Any:  # noqa: N802 - mirrors Channels' naming
-    # The origin first; then session auth; a token header, when present, takes precedence.
-    return BrowserOriginMiddleware(AuthMiddlewareStack(TokenAuthMiddleware(inner)))
+    # The origin first (a foreign page cannot use the session cookie); then token or session auth.
+    return BrowserOriginMiddleware(TokenOrSessionAuthMiddleware(inner))

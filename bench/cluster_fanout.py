@@ -35,7 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-import fanout  # noqa: E402  (bench/fanout.py, the single-process benchmark)
+import _common as fanout  # noqa: E402  (bench/_common.py: seeding, server start, measurement helpers)
 
 
 def run_one(processes: int, n: int, events: int, db_name: str, work: Path) -> dict[str, Any]:

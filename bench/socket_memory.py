@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import fanout  # noqa: E402
+import _common as fanout  # noqa: E402  (bench/_common.py: seeding, server start, measurement helpers)
 
 
 async def serve_and_measure(args: argparse.Namespace, world: dict, tokens_file: Path, out: Path) -> None:

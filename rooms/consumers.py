@@ -13,7 +13,8 @@ import json
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import DEFAULT_CHANNEL_LAYER
 
@@ -21,10 +22,12 @@ from rooms.snapshot import close_code_for, space_snapshot
 from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
 from spaces_project.common.hub import Hub, Sink, get_hub, now_iso, shed_handshake
+from spaces_project.common.offthread import db_offthread
 
 logger = logging.getLogger(__name__)
 
-_snapshot = database_sync_to_async(space_snapshot)
+# A read with no thread affinity: off the thread-sensitive thread, so a crowd of sockets reads side by side.
+_snapshot = db_offthread(space_snapshot)
 
 
 class SpaceConsumer(AsyncWebsocketConsumer):
@@ -92,6 +95,23 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self._joined_groups = (*self._joined_groups, *groups)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its ``aclose_old_connections`` before every message.
+
+        That call is a trip through the process's one thread-sensitive thread per message (per socket
+        opened, per client frame, twice per close): a crowd of sockets queued there behind each other.
+        This consumer touches the database only through ``db_offthread`` and the hub's count tick, which
+        close their connections themselves, before and after.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        await self.disconnect(message["code"])  # no Channels groups on this consumer (see StockSpaceConsumer)
+        raise StopConsumer()
+
     # -- client frames ---------------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.sink is None:
@@ -100,7 +120,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         try:
             message = json.loads(text_data or "")
             action = message.get("action") if isinstance(message, dict) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # [[[[… raises RecursionError, which used to kill the socket
             pass
         if action == "resync":
             self._schedule_resync()
@@ -175,6 +195,9 @@ class StockSpaceConsumer(SpaceConsumer):
     """
 
     channel_layer_alias = DEFAULT_CHANNEL_LAYER
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        await AsyncWebsocketConsumer.websocket_disconnect(self, message)
 
     def _stock_groups(self, user_id: int, *, host_team: bool) -> list[str]:
         groups = [realtime.user_group(user_id), realtime.room_group(self.space_id)]

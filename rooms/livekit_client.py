@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
+import jwt
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from livekit import api as lk
 from livekit.protocol import models as lk_models
+
+from spaces_project.common.text import decimal_id
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +96,10 @@ def identity_for(user_id: int) -> str:
 
 
 def user_id_from_identity(identity: str) -> int | None:
-    if not identity.startswith(IDENTITY_PREFIX) or not identity[len(IDENTITY_PREFIX) :].isdigit():
+    """The user id of an identity we minted (``u<id>``); None for any other participant."""
+    if not identity.startswith(IDENTITY_PREFIX):
         return None
-    return int(identity[len(IDENTITY_PREFIX) :])
+    return decimal_id(identity[len(IDENTITY_PREFIX) :])
 
 
 def is_configured() -> bool:
@@ -261,11 +265,41 @@ def participant_remove(*, room: str, user_id: int) -> bool:
     return _call(fn, missing_ok=True, default=False)
 
 
+def _webhook_token_check(auth_header: str) -> None:
+    """Bound the signing token in time; the SDK checks only ``exp`` (and ``nbf`` when present).
+
+    LiveKit signs every webhook with a token valid from now (``nbf``) for five minutes (``exp``).
+    Required here: both claims, ``nbf`` and ``iat`` not in the future beyond the clock skew, ``exp`` not
+    past, and a validity of at most ``LIVEKIT_WEBHOOK_MAX_TTL_S``: a token signed for 30 days (or
+    dated 30 days ahead) would make a captured webhook replayable for that long.
+    """
+    skew = settings.LIVEKIT_WEBHOOK_LEEWAY_S
+    claims = jwt.decode(
+        auth_header,
+        key=settings.LIVEKIT_API_SECRET,
+        algorithms=["HS256"],
+        issuer=settings.LIVEKIT_API_KEY,
+        leeway=skew,
+        options={"require": ["exp", "nbf"]},
+    )
+    if int(claims["exp"]) - int(claims["nbf"]) > settings.LIVEKIT_WEBHOOK_MAX_TTL_S:
+        raise WebhookInvalid("token valid for longer than LIVEKIT_WEBHOOK_MAX_TTL_S")
+
+
 def webhook_receive(*, body: str, auth_header: str) -> WebhookEvent:
     """Verify a webhook (JWT in ``Authorization`` signing the body's SHA-256) and return its facts."""
-    receiver = lk.WebhookReceiver(lk.TokenVerifier(settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET))
+    receiver = lk.WebhookReceiver(
+        lk.TokenVerifier(
+            settings.LIVEKIT_API_KEY,
+            settings.LIVEKIT_API_SECRET,
+            leeway=datetime.timedelta(seconds=settings.LIVEKIT_WEBHOOK_LEEWAY_S),
+        )
+    )
     try:
+        _webhook_token_check(auth_header)
         event = receiver.receive(body, auth_header)
+    except WebhookInvalid:
+        raise
     except Exception as exc:  # the SDK raises bare Exception / jwt errors / protobuf parse errors
         raise WebhookInvalid(str(exc)) from exc
     return WebhookEvent(

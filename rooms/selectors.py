@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
 from django.utils import timezone
@@ -17,6 +18,7 @@ from accounts.selectors import is_blocked
 from moderation.models import HostBan, SpaceBan
 from rooms.exceptions import Banned, BlockedByHost, NotHost, NotHostTeam, SpaceNotFound, SpaceNotLive
 from rooms.models import HOST_TEAM, ROLE_RANK, STAGE_ROLES, HandRaise, HandState, Participant, Role, Space, SpaceState
+from spaces_project.common.precompiled import Precompiled
 
 
 def space_get(*, space_id: int) -> Space:
@@ -81,20 +83,39 @@ def access_space_for_join(*, space: Space, user: User) -> None:
     access_ticket_for_join(user=user, space=space)
 
 
-def space_get_for_join(*, space_id: int, user_id: int) -> Space | None:
-    """The Space with the caller's bans and the host's block computed in the same query (the join hot path)."""
+def space_for_join_query(*, space_id: int, user_id: int, **more: Any) -> QuerySet[Space]:
     from tickets.selectors import ticket_annotations
 
-    space = (
+    return (
         Space.objects.filter(pk=space_id)
         .annotate(
             banned_here=Exists(SpaceBan.objects.filter(space_id=OuterRef("pk"), user_id=user_id)),
             banned_by_host=Exists(HostBan.objects.filter(host_id=OuterRef("host_id"), user_id=user_id)),
             blocked_by_host=Exists(Block.objects.filter(blocker_id=OuterRef("host_id"), blocked_id=user_id)),
             **ticket_annotations(user_id=user_id),  # tickets app: is it ticketed, has the caller paid
+            **more,
         )
-        .first()
+        .order_by("pk")[:1]
     )
+
+
+# Sentinels: values no row has, replaced by the caller's at every call (spaces_project/common/precompiled.py).
+SENTINEL_SPACE = -7_300_000_000_001
+SENTINEL_USER = -7_300_000_000_002
+_space_for_join = Precompiled(
+    lambda space_id, user_id: space_for_join_query(space_id=space_id, user_id=user_id),
+    space_id=SENTINEL_SPACE,
+    user_id=SENTINEL_USER,
+)
+
+
+def space_get_for_join(*, space_id: int, user_id: int, read: Precompiled[Space] | None = None) -> Space | None:
+    """The Space with the caller's bans and the host's block computed in the same query (the join hot path).
+
+    ``read``: a precompiled variant of :func:`space_for_join_query` with more annotations (the websocket
+    snapshot adds the caller's own role, hand and invitation); the same statement either way.
+    """
+    space = (read or _space_for_join).first(space_id=space_id, user_id=user_id)
     if space is not None:
         space.join_flags_for = user_id  # type: ignore[attr-defined]
         space.ticket_flags_for = user_id  # type: ignore[attr-defined]

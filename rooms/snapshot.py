@@ -8,18 +8,32 @@ is not a seat).
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from accounts.models import User
 from rooms import selectors
-from rooms.models import HOST_TEAM, HandRaise, HandState, Invitation, InvitationState, Space, SpaceState
+from rooms.models import (
+    HOST_TEAM,
+    HandRaise,
+    HandState,
+    Invitation,
+    InvitationState,
+    Participant,
+    Role,
+    Space,
+    SpaceState,
+)
 from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
 from spaces_project.common.hub import now_iso
+from spaces_project.common.precompiled import Precompiled
 from tickets.selectors import access_ticket_for_join
 
 # Refusal codes of the websocket: the error code of the access check → the close code (docs/protocol.md).
@@ -117,7 +131,21 @@ def space_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool]:
     """Build the ``snapshot`` frame for ``user``: (encoded frame, its ``seq``, whether on the host team).
 
     Raises ApplicationError when the user may not follow the Space (same rules as join).
+
+    The admission path (docs/benchmarks.md, "Join storm"): one statement reads the Space with the
+    caller's bans, block, ticket and own role/hand/invitation, all at one ``seq``; the stage, the same for
+    every listener at that ``seq``, comes encoded from :data:`ROOM_PARTS` (built at most once per Space
+    and ``seq`` per process, by a consistent read). The host team (who also get the hand queue) and any
+    read whose ``seq`` does not match the room part take the full read in one transaction.
     """
+    fast = _listener_snapshot(space_id=space_id, user=user)
+    if fast is not None:
+        return fast
+    return space_snapshot_full(space_id=space_id, user=user)
+
+
+def space_snapshot_full(*, space_id: int, user: User) -> tuple[str, int, bool]:
+    """Every part read in one REPEATABLE READ transaction (the host team's snapshot, and the fallback)."""
     with _consistent_read():
         space = space_for_socket(space_id=space_id, user=user)
         you = _you(space, user)
@@ -140,6 +168,148 @@ def space_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool]:
         }
     envelope = {"type": "snapshot", "seq": space.seq, "space": space.pk, "ts": now_iso(), "data": data}
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False), space.seq, host_team
+
+
+# -- the shared room part ---------------------------------------------------------------------------
+ROOM_PART_MAX_AGE_S = 1.0  # is_speaking and display names change without a seq: refreshed at least this often
+ROOM_PARTS_MAX = 4096  # Spaces remembered per process
+
+
+class RoomParts:
+    """The encoded stage of each Space at one ``seq`` (per process; thread-safe; bounded; short-lived).
+
+    Only room data is kept here, the same for everyone: never the hand queue, an inbox or anything about
+    one user. An entry is used only for the exact ``seq`` the caller read, and for at most
+    ``ROOM_PART_MAX_AGE_S`` (fields that change without an event: ``is_speaking``, names).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parts: dict[int, tuple[int, float, str]] = {}
+        self.builds = 0
+
+    def get(self, space_id: int, seq: int) -> str | None:
+        entry = self._parts.get(space_id)
+        if entry is None or entry[0] != seq or time.monotonic() - entry[1] > ROOM_PART_MAX_AGE_S:
+            return None
+        return entry[2]
+
+    def put(self, space_id: int, seq: int, stage_json: str, built_at: float) -> None:
+        with self._lock:
+            current = self._parts.get(space_id)
+            if current is not None and (current[0] > seq or current[1] > built_at):
+                return  # a newer part is already here
+            if len(self._parts) >= ROOM_PARTS_MAX:
+                self._parts.clear()
+            self._parts[space_id] = (seq, built_at, stage_json)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._parts.clear()
+
+
+ROOM_PARTS = RoomParts()
+_build_locks: dict[int, threading.Lock] = {}
+_build_locks_guard = threading.Lock()
+
+
+def _room_part(space_id: int, seq: int) -> str | None:
+    """The encoded stage at ``seq``: cached, or read (one reader per Space at a time); None if ``seq`` moved on."""
+    part = ROOM_PARTS.get(space_id, seq)
+    if part is not None:
+        return part
+    with _build_locks_guard:
+        lock = _build_locks.setdefault(space_id, threading.Lock())
+    with lock:  # a storm of sockets: one of them reads the stage, the others wait for it
+        part = ROOM_PARTS.get(space_id, seq)
+        if part is not None:
+            return part
+        built_at = time.monotonic()
+        with _consistent_read():
+            space = Space.objects.filter(pk=space_id).only("pk", "seq").first()
+            if space is None:
+                return None
+            stage_json = json.dumps(_stage(space), separators=(",", ":"), ensure_ascii=False)
+        ROOM_PARTS.put(space_id, space.seq, stage_json, built_at)
+    if len(_build_locks) > ROOM_PARTS_MAX:
+        with _build_locks_guard:
+            _build_locks.clear()
+    return stage_json if space.seq == seq else None
+
+
+def _space_with_you_query(*, space_id: int, user_id: int) -> QuerySet[Space]:
+    """The join read plus the caller's own role, raised hand and pending invitation: one statement."""
+    participants = Participant.objects.filter(space_id=OuterRef("pk"), user_id=user_id)
+    hands = HandRaise.objects.filter(space_id=OuterRef("pk"), user_id=user_id, state=HandState.RAISED)
+    invitations = Invitation.objects.filter(
+        space_id=OuterRef("pk"), invitee_id=user_id, state=InvitationState.PENDING
+    ).order_by("pk")
+    return selectors.space_for_join_query(
+        space_id=space_id,
+        user_id=user_id,
+        my_role=Subquery(participants.values("role")[:1]),
+        my_hand_at=Subquery(hands.order_by("pk").values("raised_at")[:1]),
+        my_invitation_id=Subquery(invitations.values("pk")[:1]),
+        my_invitation_role=Subquery(invitations.values("role")[:1]),
+        my_invitation_inviter=Subquery(invitations.values("inviter_id")[:1]),
+    )
+
+
+_space_with_you = Precompiled(
+    lambda space_id, user_id: _space_with_you_query(space_id=space_id, user_id=user_id),
+    space_id=selectors.SENTINEL_SPACE,
+    user_id=selectors.SENTINEL_USER,
+)
+
+
+def _listener_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool] | None:
+    """The admission path for everyone but the host team; None when the full read must be used."""
+    space = selectors.space_get_for_join(space_id=space_id, user_id=user.pk, read=_space_with_you)
+    if space is None:
+        raise ApplicationError("No such Space.", code="space_not_found", status_code=404)
+    if space.state in (SpaceState.ENDED, SpaceState.CANCELED):
+        raise SpaceEnded()
+    selectors.access_space_for_join(space=space, user=user)  # bans, block, suspension, ticket
+    role = Role.HOST if user.pk == space.host_id else space.my_role  # type: ignore[attr-defined]
+    if role in HOST_TEAM:
+        return None  # the host team's snapshot has the hand queue: never from the shared part
+    stage_json = _room_part(space.pk, space.seq)
+    if stage_json is None:
+        return None  # an event committed between the two reads: take the one-transaction read
+    invitation_id = space.my_invitation_id  # type: ignore[attr-defined]
+    hand_at = space.my_hand_at  # type: ignore[attr-defined]
+    you = {
+        "user_id": user.pk,
+        "role": role,
+        "hand": {"raised_at": hand_at.isoformat()} if hand_at else None,
+        "invitation": (
+            {
+                "id": invitation_id,
+                "role": space.my_invitation_role,  # type: ignore[attr-defined]
+                "inviter_id": space.my_invitation_inviter,  # type: ignore[attr-defined]
+            }
+            if invitation_id is not None
+            else None
+        ),
+    }
+    head = {
+        "id": space.pk,
+        "title": space.title,
+        "state": space.state,
+        "host_id": space.host_id,
+        "started_at": space.started_at.isoformat() if space.started_at else None,
+    }
+
+    def enc(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    # The same bytes as json.dumps of the full envelope (key order included), the stage spliced in.
+    frame = (
+        f'{{"type":"snapshot","seq":{space.seq},"space":{space.pk},"ts":{enc(now_iso())},'
+        f'"data":{{"v":{realtime.PROTOCOL_VERSION},"space":{enc(head)},"stage":{stage_json},"you":{enc(you)},'
+        f'"hands":null,"listener_count":{space.listener_count}}}}}'
+    )
+    return frame, space.seq, False
 
 
 def listener_counts(*, space_ids: list[int]) -> dict[int, tuple[int, int]]:

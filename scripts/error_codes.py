@@ -26,7 +26,11 @@ MODULES = [
 ]
 DRF = [
     ("invalid_input", 400, "Validation failed; field errors under `extra.fields`."),
-    ("parse_error", 400, "The body is not valid JSON."),
+    ("parse_error", 400, "The body is not valid JSON (or nested deeper than 32 levels)."),
+    ("invalid_character", 400, "A NUL or an unpaired surrogate in a body (`extra.path` says where) or a query string."),
+    ("bad_request", 400, "The request could not be understood (e.g. a bad Host header)."),
+    ("request_too_large", 413, "The body is larger than `extra.max_bytes`."),
+    ("server_error", 500, "The server failed; nothing is promised about what changed. Please report it."),
     ("not_authenticated", 401, "No credentials were sent."),
     ("invalid_token", 401, "The token is unknown or revoked."),
     ("authentication_failed", 401, "The credentials were refused."),

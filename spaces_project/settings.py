@@ -91,6 +91,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "spaces_project.common.middleware.input_guard_middleware",  # NUL bytes, over-size API bodies
     "spaces_project.common.security.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "spaces_project.common.security.ContentSecurityPolicyMiddleware",
@@ -104,6 +105,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# The database store, refusing malformed session keys before any query (spaces_project/common/sessions.py).
+SESSION_ENGINE = "spaces_project.common.sessions"
 ROOT_URLCONF = "spaces_project.urls"
 ASGI_APPLICATION = "spaces_project.asgi.application"
 WSGI_APPLICATION = None
@@ -133,7 +136,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("username", "display_name", "email")},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
@@ -226,6 +232,12 @@ REST_FRAMEWORK = {
         "accounts.authentication.ActiveSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Strict JSON, bounded nesting, no NUL or lone surrogate in any string (spaces_project/common/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "spaces_project.common.parsers.JSONParser",
+        "spaces_project.common.parsers.FormParser",
+        "spaces_project.common.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "spaces_project.common.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "spaces_project.common.exceptions.api_exception_handler",
@@ -293,6 +305,10 @@ LIVEKIT_API_TIMEOUT_S = env_int("LIVEKIT_API_TIMEOUT_S", 5)  # per server API ca
 LIVEKIT_ROOM_EMPTY_TIMEOUT_S = env_int("LIVEKIT_ROOM_EMPTY_TIMEOUT_S", 300)
 # Room names are <prefix><space id>; tests use a per-run prefix so runs never share a LiveKit room.
 LIVEKIT_ROOM_PREFIX = os.environ.get("LIVEKIT_ROOM_PREFIX", "space-")
+# Webhook signing tokens: LiveKit signs for 5 minutes from now; allow this much clock skew, and refuse a
+# token valid for longer than the max TTL (a replay window) or dated in the future.
+LIVEKIT_WEBHOOK_LEEWAY_S = env_int("LIVEKIT_WEBHOOK_LEEWAY_S", 60)
+LIVEKIT_WEBHOOK_MAX_TTL_S = env_int("LIVEKIT_WEBHOOK_MAX_TTL_S", 600)
 
 # --- Stripe -----------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")

@@ -48,3 +48,9 @@ urlpatterns = [
     path("", include("tickets.webhook_urls")),
     path("", include("spaces_project.web.urls")),
 ]
+
+# Django-level errors (unknown path, bad Host, over-size body, crash): JSON under /api/ and /webhooks/.
+handler400 = "spaces_project.common.errors.bad_request"
+handler403 = "spaces_project.common.errors.permission_denied"
+handler404 = "spaces_project.common.errors.page_not_found"
+handler500 = "spaces_project.common.errors.server_error"

@@ -7,6 +7,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from accounts.models import User
 from rooms.models import STAGE_ROLES, Invitation, InvitationState, Participant, Space
 from spaces_project.common.exceptions import NotFound
+from spaces_project.common.text import BIGINT_MAX
 from tickets.exceptions import NotTicketed, TicketRequired
 from tickets.models import Payout, PayoutAccount, Ticket, TicketOffer, TicketStatus
 
@@ -19,6 +20,9 @@ def space_get(*, space_id: int) -> Space:
 
 
 def offer_get(*, space_id: int) -> TicketOffer:
+    if space_id > BIGINT_MAX:
+        # SQLite raises OverflowError on a foreign-key lookup past bigint; a primary-key one finds nothing.
+        space_get(space_id=space_id)
     offer = TicketOffer.objects.select_related("space").filter(space_id=space_id).first()
     if offer is None:
         space_get(space_id=space_id)  # 404 for a missing Space, before "not ticketed"

@@ -8,13 +8,15 @@ Stripe answers with what it already did.
 from __future__ import annotations
 
 import functools
-import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
 from django.conf import settings
+
+from spaces_project.common.text import loads_strict
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +31,11 @@ class StripeError(Exception):
 
 
 class SignatureError(Exception):
-    """A webhook payload whose signature does not verify (or that is not a Stripe event)."""
+    """A webhook payload whose signature does not verify (or is dated outside the tolerance)."""
+
+
+class PayloadError(Exception):
+    """A correctly signed webhook payload that is not a Stripe event."""
 
 
 @dataclass(frozen=True)
@@ -178,18 +184,39 @@ def connect_account_link_create(*, account_id: str, refresh_url: str, return_url
     return link.url
 
 
+def _signature_timestamp(header: str) -> int | None:
+    """The ``t=`` of a ``Stripe-Signature`` header (the time Stripe signed at), if it is a plain number."""
+    for item in header.split(","):
+        name, _, value = item.partition("=")
+        if name.strip() == "t":
+            value = value.strip()
+            return int(value) if value.isascii() and value.isdigit() and len(value) <= 12 else None
+    return None
+
+
 def webhook_event_verify(*, payload: bytes, signature_header: str) -> dict[str, Any]:
-    """Verify a webhook's ``Stripe-Signature`` and return the event as a plain dict."""
+    """Verify a webhook's ``Stripe-Signature`` and return the event as a plain dict.
+
+    The signature must be dated within ``TICKETS_WEBHOOK_TOLERANCE_S`` of now, **both ways**: the SDK
+    only refuses old ones, so a signature dated a month ahead stayed replayable for that month.
+    Raises ``SignatureError`` for a bad signature, ``PayloadError`` for a signed body that is not an
+    event (not JSON, not an object, no string ``id``/``type``).
+    """
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         raise SignatureError("STRIPE_WEBHOOK_SECRET is not configured")
+    tolerance = settings.TICKETS_WEBHOOK_TOLERANCE_S
     try:
-        stripe.WebhookSignature.verify_header(
-            payload.decode("utf-8"), signature_header, secret, settings.TICKETS_WEBHOOK_TOLERANCE_S
-        )
-        event = json.loads(payload)
-    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+        stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature_header, secret, tolerance)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
         raise SignatureError(str(exc)) from exc
+    signed_at = _signature_timestamp(signature_header)
+    if signed_at is None or abs(time.time() - signed_at) > tolerance:
+        raise SignatureError("Timestamp outside the tolerance zone")
+    try:
+        event = loads_strict(payload)
+    except ValueError as exc:
+        raise PayloadError(str(exc)[:200]) from exc
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
-        raise SignatureError("not a Stripe event")
+        raise PayloadError("not a Stripe event")
     return event

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -92,6 +94,19 @@ class RegisterInputSerializer(serializers.Serializer[dict[str, Any]]):
     password = serializers.CharField(min_length=8, max_length=128, write_only=True)
     email = OptionalEmailField(required=False, allow_blank=True)
     display_name = serializers.CharField(max_length=50, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Run AUTH_PASSWORD_VALIDATORS against the account being made (similarity needs its fields)."""
+        candidate = User(
+            username=attrs["username"],
+            email=attrs.get("email", ""),
+            display_name=attrs.get("display_name") or attrs["username"],
+        )
+        try:
+            validate_password(attrs["password"], candidate)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"password": list(exc.messages)}) from None
+        return attrs
 
 
 class TokenInputSerializer(serializers.Serializer[dict[str, Any]]):

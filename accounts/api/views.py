@@ -6,7 +6,6 @@ from django.contrib.auth import authenticate, login, logout
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +27,7 @@ from accounts.models import Follow, User
 from moderation.throttles import ClientAddressScopedRateThrottle
 from spaces_project.common import security
 from spaces_project.common.exceptions import ApplicationError
+from spaces_project.common.parsers import JSONParser
 
 
 def _me(request: Request) -> User:

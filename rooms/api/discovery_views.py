@@ -7,7 +7,6 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -20,7 +19,7 @@ from rooms.api.serializers import SpaceOutputSerializer
 from rooms.api.views import SpaceCreateView
 from rooms.models import HostMessage, Notification
 from rooms.services import discovery
-from spaces_project.common.pagination import CreatedCursorPagination
+from spaces_project.common.pagination import CheckedCursorPagination, CreatedCursorPagination
 
 
 def _me(request: Request) -> User:
@@ -110,10 +109,8 @@ class NotificationOutputSerializer(serializers.ModelSerializer[Notification]):
         read_only_fields = fields
 
 
-class UpcomingCursorPagination(CursorPagination):
+class UpcomingCursorPagination(CheckedCursorPagination):
     ordering = ("scheduled_start", "id")
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 # --- views ------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.utils import timezone
 from rooms import livekit_client
 from rooms.models import STAGE_ROLES, Participant, Role, Space, SpaceState
 from rooms.selectors import ban_of
+from spaces_project.common.text import decimal_id
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +113,7 @@ def livekit_reconcile() -> ReconcileReport:
     prefix = settings.LIVEKIT_ROOM_PREFIX
     live_rooms = {s.livekit_room for s in Space.objects.filter(state=SpaceState.LIVE).only("pk")}
     for name in livekit_client.rooms_list(prefix=prefix):
-        rest = name[len(prefix) :]
-        if rest.isdigit() and name not in live_rooms:
+        if decimal_id(name[len(prefix) :]) is not None and name not in live_rooms:
             livekit_client.room_delete(room=name)
             report.rooms_deleted.append(name)
     logger.info(

@@ -10,11 +10,13 @@ second per process). Only connection-level errors are absorbed; a command Redis 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -55,7 +57,51 @@ def _default(_key: Any, default: Any = None, *_args: Any, **_kwargs: Any) -> Any
     return default
 
 
+class ReusingRedisCacheClient(RedisCacheClient):
+    """Django's client builds a new ``redis.Redis`` for every cache call; its constructor fills a table of
+    ~170 response callbacks (≈ 0.5 ms of CPU, more than the Redis round trip). One per pool is enough:
+    ``redis.Redis`` is thread-safe (each command takes a connection from the pool)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._redis_clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        me: Any = self  # django-stubs does not declare the client's private attributes
+        pool = me._get_connection_pool(write)
+        client = self._redis_clients.get(id(pool))
+        if client is None:
+            client = self._redis_clients[id(pool)] = me._client(connection_pool=pool)
+        return client
+
+
+_clients: dict[tuple[Any, ...], RedisCacheClient] = {}
+_clients_lock = threading.Lock()
+
+
 class ResilientRedisCache(RedisCache):
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        me: Any = self
+        me._class = ReusingRedisCacheClient
+
+    @cached_property
+    def _cache(self) -> RedisCacheClient:
+        """One client (one connection pool) per process and configuration.
+
+        Django makes a cache object per thread, and under ASGI every request runs in a thread of its own:
+        with a client per cache object, every request opened a new Redis connection (``HELLO``) for its
+        first cache call (the join throttle; docs/benchmarks.md, "Join storm"). redis-py's pool is
+        thread-safe and resets itself in a forked child.
+        """
+        me: Any = self  # django-stubs does not declare RedisCache's private attributes
+        key = (tuple(me._servers), repr(sorted(me._options.items())), me._class)
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                client = _clients[key] = me._class(me._servers, **me._options)
+        return client
+
     get = _degrading("get", _default)  # a miss
     get_many = _degrading("get_many", lambda *_a, **_k: {})
     has_key = _degrading("has_key", lambda *_a, **_k: False)

@@ -10,9 +10,11 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
@@ -103,6 +105,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf_exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        # A model or validator check that no serializer ran first: still the client's input, never a 500.
+        exc = drf_exceptions.ValidationError(as_serializer_error(exc))
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -127,6 +132,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         if isinstance(raw_codes, str) and raw_codes not in {exc.default_code, "error"}:
             code = raw_codes
         detail = str(exc.detail) if not isinstance(exc.detail, (list, dict)) else _first_message(exc.detail)
+        extra.update(getattr(exc, "extra", None) or {})  # e.g. where an invalid character is
         wait = getattr(exc, "wait", None)
         if isinstance(exc, drf_exceptions.Throttled) and wait is not None:
             extra["retry_after"] = int(wait + 0.999)

@@ -272,6 +272,10 @@ class Hub:
         self._reader: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        # Channels to (un)subscribe, sent in batches by one flusher task (``_flush_subscriptions``).
+        self._pending_subscribe: list[str] = []
+        self._pending_unsubscribe: list[str] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._counts: dict[int, int] = {}
         self._reactions: dict[int, dict[str, int]] = {}
         self._reaction_seq: dict[int, int | None] = {}
@@ -310,10 +314,34 @@ class Hub:
             if name not in self._confirmed:
                 self._confirmed[name] = self.loop.create_future()
         if channels and self._connected.is_set():
+            self._pending_subscribe.extend(channels)
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = self.loop.create_task(self._flush_subscriptions())
+
+    async def _flush_subscriptions(self) -> None:
+        """Send the (UN)SUBSCRIBEs queued by sockets, many channels per command.
+
+        A crowd of sockets arriving at once would otherwise make one Redis command each: while one batch
+        is on the wire, the next one gathers (docs/benchmarks.md, "Join storm"). Each socket still waits
+        for its own channels' confirmations (``register``) before its snapshot is read.
+        """
+        while self._pending_subscribe or self._pending_unsubscribe:
+            subscribe, self._pending_subscribe = self._pending_subscribe, []
+            unsubscribe, self._pending_unsubscribe = self._pending_unsubscribe, []
+            # A channel wanted again since it was queued for UNSUBSCRIBE stays (its socket came back).
+            idle = [name for name in dict.fromkeys(unsubscribe) if name not in self._confirmed]
+            if not self._connected.is_set():
+                return  # the reader resubscribes everything wanted when it reconnects
             try:
-                await self._pubsub.subscribe(*channels)
+                if idle:
+                    await self._pubsub.unsubscribe(*idle)
+                if subscribe:
+                    await self._pubsub.subscribe(*dict.fromkeys(subscribe))
             except Exception:  # the reader reconnects and resubscribes everything
-                logger.warning("realtime.subscribe_failed", extra={"channels": channels})
+                logger.warning("realtime.subscribe_failed", extra={"channels": len(subscribe) + len(idle)})
 
     def unregister(self, sink: Sink) -> None:
         gone = []
@@ -333,16 +361,8 @@ class Hub:
         for name in gone:
             self._confirmed.pop(name, None)
         if gone and settings.REDIS_URL and self._connected.is_set():
-            self.loop.create_task(self._unsubscribe(gone))
-
-    async def _unsubscribe(self, channels: list[str]) -> None:
-        idle = [name for name in channels if name not in self._wanted()]
-        if not idle:
-            return  # a socket came back meanwhile
-        try:
-            await self._pubsub.unsubscribe(*idle)
-        except Exception:
-            logger.warning("realtime.unsubscribe_failed", extra={"channels": idle})
+            self._pending_unsubscribe.extend(gone)
+            self._flush_soon()
 
     def _wanted(self) -> set[str]:
         wanted = {realtime.space_channel(sid) for sid, sinks in self.sinks.items() if sinks}
@@ -526,7 +546,7 @@ class Hub:
                 self.broadcast_local(space_id, _frame("listeners.count", space_id, seq, {"count": count}))
 
     async def aclose(self) -> None:
-        for task in (self._reader, self._ticker):
+        for task in (self._reader, self._ticker, self._flusher):
             if task is not None:
                 task.cancel()
         await self._disconnect()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from accounts.models import Block, Follow, User
 from accounts.services import follow_create, user_set_suspension
@@ -33,6 +34,32 @@ def test_register_bad_input_has_field_errors_and_creates_nothing(api_client):
     assert response.status_code == 400
     assert response.data["code"] == "invalid_input"
     assert set(response.data["extra"]["fields"]) == {"username", "password"}
+    assert not User.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "message"),
+    [
+        ("alice_w", "password", "too common"),
+        ("alice_wonder", "alice_wonder1", "too similar to the username"),
+        ("alice_w", "12345678", "too common"),
+    ],
+)
+def test_register_refuses_a_password_the_validators_reject(username, password, message):
+    client = APIClient(raise_request_exception=False)
+    response = client.post("/api/v1/auth/register", {"username": username, "password": password}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid_input"
+    assert list(response.json()["extra"]["fields"]) == ["password"]
+    assert message in " ".join(response.json()["extra"]["fields"]["password"])
+    assert not User.objects.exists()
+
+
+def test_register_checks_the_password_against_email_and_display_name(api_client):
+    body = {"username": "zed", "password": "marvellous-gardener", "display_name": "Marvellous Gardener"}
+    response = api_client.post("/api/v1/auth/register", body)
+    assert response.status_code == 400
+    assert "too similar to the display name" in response.data["extra"]["fields"]["password"][0]
     assert not User.objects.exists()
 
 

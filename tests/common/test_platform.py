@@ -84,3 +84,20 @@ def test_stripe_mock_answers(stripe_mock_url):
 def test_chromium_runs(chromium_path):
     out = subprocess.run([chromium_path, "--version"], capture_output=True, text=True, timeout=60, check=True)
     assert "Chromium" in out.stdout
+
+
+def test_a_django_validation_error_from_a_service_is_invalid_input():
+    from django.core.exceptions import ValidationError
+
+    from spaces_project.common.exceptions import api_exception_handler
+
+    response = api_exception_handler(ValidationError({"email": ["Enter a valid email address."]}), {})
+    assert response is not None
+    assert response.status_code == 400
+    assert response.data == {
+        "code": "invalid_input",
+        "detail": "email: Enter a valid email address.",
+        "extra": {"fields": {"email": ["Enter a valid email address."]}},
+    }
+    bare = api_exception_handler(ValidationError("This password is too common."), {})
+    assert bare is not None and bare.data["extra"]["fields"] == {"non_field_errors": ["This password is too common."]}

@@ -32,46 +32,9 @@ def before_generate_path_parameters(context: schemathesis.HookContext, strategy:
     return st.one_of(known, strategy)
 
 
-def _html_404(case: Any, response: Any) -> bool:
-    content_type = response.headers.get("content-type", [""])[0]
-    return bool(response.status_code == 404 and content_type.startswith("text/html"))
-
-
-def _register_500(case: Any, response: Any) -> bool:
-    return bool(case.operation.label == "POST /api/v1/auth/register" and response.status_code == 500)
-
-
-def _nul_in_path_500(case: Any, response: Any) -> bool:
-    values = [str(value) for value in (case.path_parameters or {}).values()]
-    return bool(response.status_code == 500 and any("\x00" in value for value in values))
-
-
-def _cursor_500(case: Any, response: Any) -> bool:
-    return bool(response.status_code == 500 and "cursor" in (case.query or {}))
-
-
 # (the failure class and the branch that fixes it, predicate over (case, response)): see the docstring.
-KNOWN_UNFIXED: list[tuple[str, Callable[[Any, Any], bool]]] = [
-    (
-        "a path under /api/v1/ no route matches (e.g. /api/v1/spaces/null,null/tickets) answers Django's HTML "
-        "404 - fixed on branch h2 (issue 14 item 2: unknown API paths answer the {code, detail, extra} shape)",
-        _html_404,
-    ),
-    (
-        "register with a password Django's validators reject (username 000, password 00000000) answers 500 - "
-        "fixed on branch h2 (issue 14 item 2: password validators answer 400 with field errors)",
-        _register_500,
-    ),
-    (
-        "a NUL byte in a {username} path segment (/api/v1/users/a%00b) answers 500 - fixed on branch h2 "
-        "(issue 14 item 2)",
-        _nul_in_path_500,
-    ),
-    (
-        "a forged pagination cursor (?cursor=cD05OTk5LTk5LTk5) answers 500 - fixed on branch h2 (issue 14 item 2)",
-        _cursor_500,
-    ),
-]
+# Empty: every class found so far is fixed on main.
+KNOWN_UNFIXED: list[tuple[str, Callable[[Any, Any], bool]]] = []
 
 
 @schemathesis.hook

@@ -27,9 +27,10 @@ from tickets.services.refunds import (
     ticket_refund_request,
     ticket_refund_send,
 )
-from tickets.services.webhooks import webhook_event_process
+from tickets.services.webhooks import MalformedEvent, webhook_event_process
 
 __all__ = [
+    "MalformedEvent",
     "Onboarding",
     "Purchase",
     "payment_intent_cancel",

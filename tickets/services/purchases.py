@@ -24,6 +24,7 @@ from rooms.models import Space, SpaceState
 from rooms.selectors import ban_of
 from spaces_project.common.handoff import enqueue_on_commit
 from spaces_project.common.realtime import Audience, publish_on_commit
+from spaces_project.common.text import BIGINT_MAX
 from tickets import stripe_client
 from tickets.exceptions import AlreadyHasTicket, HostCannotBuy, NotTicketed, PaymentProviderError, SalesClosed, SoldOut
 from tickets.models import Ticket, TicketOffer, TicketStatus
@@ -92,6 +93,11 @@ def _seat_hold(*, buyer: User, space_id: int) -> tuple[Ticket, bool]:
     short as possible). Overdue holds are expired under ``select_for_update`` of the offer before
     anyone is told ``sold_out``.
     """
+    if space_id > BIGINT_MAX:
+        # SQLite raises OverflowError on a foreign-key lookup past bigint; a primary-key one finds nothing.
+        from tickets.selectors import space_get
+
+        space_get(space_id=space_id)
     now = timezone.now()
     overdue = Ticket.objects.filter(space_id=space_id, status=TicketStatus.HELD, hold_expires_at__lte=now)
     current = Ticket.objects.filter(space_id=space_id, buyer=buyer, status__in=[TicketStatus.HELD, TicketStatus.PAID])

@@ -9,12 +9,14 @@ the current state (never "the previous event"), so late and reordered events are
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from spaces_project.common.text import TooDeep, scrub_json
 from tickets.models import WebhookEvent
 from tickets.services.accounts import payout_account_apply_stripe_state
 from tickets.services.payouts import payout_mark_reversed, payout_mark_transferred
@@ -25,88 +27,114 @@ logger = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 
+MAX_EVENT_DEPTH = 64  # Stripe events nest about eight levels
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+_BIGINT_MAX = 2**63 - 1
+
+
+class MalformedEvent(ValueError):
+    """A signed event that cannot be stored (nested past ``MAX_EVENT_DEPTH``)."""
+
+
+# Signed events are still input: every accessor checks the type it needs and answers None (the handler
+# then says "malformed") rather than raising, because an event that raises is redelivered for days.
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
 
 def _object(event: Event) -> dict[str, Any]:
-    obj = (event.get("data") or {}).get("object") or {}
-    return obj if isinstance(obj, dict) else {}
+    return _dict(_dict(event.get("data")).get("object"))
+
+
+def _stripe_id(value: Any) -> str | None:
+    """A Stripe object id (``pi_…``, ``acct_…``): ASCII letters, digits and ``_``; anything else is None."""
+    return value if isinstance(value, str) and _STRIPE_ID.fullmatch(value) else None
 
 
 def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    """A non-negative integer given as a JSON number or ASCII digits ("٣" is not 3 here), within bigint."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _BIGINT_MAX:
+        return value
+    return None
 
 
 def _timestamp(value: Any) -> datetime | None:
+    seconds = _int(value)
     try:
-        return datetime.fromtimestamp(int(value), tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(seconds, tz=UTC) if seconds is not None else None
+    except (ValueError, OverflowError, OSError):
         return None
 
 
 def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
-    metadata = obj.get("metadata")
-    return metadata if isinstance(metadata, dict) else {}
+    return _dict(obj.get("metadata"))
 
 
 def _on_payment_intent_succeeded(event: Event) -> str:
     pi = _object(event)
-    if not isinstance(pi.get("id"), str):
+    pi_id = _stripe_id(pi.get("id"))
+    if pi_id is None:
         return "malformed"
+    currency = pi.get("currency")
     return ticket_payment_confirm(
-        payment_intent_id=pi["id"],
+        payment_intent_id=pi_id,
         ticket_id=_int(_metadata(pi).get("ticket_id")),
         amount_cents=_int(pi.get("amount_received")) or _int(pi.get("amount")) or 0,
-        currency=str(pi.get("currency") or ""),
+        currency=currency if isinstance(currency, str) else "",
     )
 
 
 def _on_payment_intent_canceled(event: Event) -> str:
     pi = _object(event)
-    if not isinstance(pi.get("id"), str):
+    pi_id = _stripe_id(pi.get("id"))
+    if pi_id is None:
         return "malformed"
-    return ticket_payment_canceled(payment_intent_id=pi["id"], ticket_id=_int(_metadata(pi).get("ticket_id")))
+    return ticket_payment_canceled(payment_intent_id=pi_id, ticket_id=_int(_metadata(pi).get("ticket_id")))
 
 
 def _on_charge_refunded(event: Event) -> str:
     charge = _object(event)
-    pi = charge.get("payment_intent")
-    if not isinstance(pi, str) or not charge.get("refunded"):
+    pi = _stripe_id(charge.get("payment_intent"))
+    if pi is None:
+        return "malformed"
+    if charge.get("refunded") is not True:
         return "ignored_partial"  # only whole refunds exist in Spaces
-    refunds = ((charge.get("refunds") or {}).get("data")) or [{}]
-    refund_id = refunds[0].get("id") if isinstance(refunds[0], dict) else ""
-    return ticket_refund_confirm(payment_intent_id=pi, refund_id=str(refund_id or ""))
+    refunds = _dict(charge.get("refunds")).get("data")
+    first = refunds[0] if isinstance(refunds, list) and refunds else None
+    return ticket_refund_confirm(payment_intent_id=pi, refund_id=_stripe_id(_dict(first).get("id")) or "")
 
 
 def _on_account_updated(event: Event) -> str:
     account = _object(event)
-    if not isinstance(account.get("id"), str):
+    account_id = _stripe_id(account.get("id"))
+    if account_id is None:
         return "malformed"
-    capabilities = account.get("capabilities") or {}
     return payout_account_apply_stripe_state(
-        stripe_account_id=account["id"],
+        stripe_account_id=account_id,
         state_at=_timestamp(event.get("created")) or datetime.fromtimestamp(0, tz=UTC),
-        details_submitted=bool(account.get("details_submitted")),
-        charges_enabled=bool(account.get("charges_enabled")),
-        payouts_enabled=bool(account.get("payouts_enabled")),
-        transfers_active=isinstance(capabilities, dict) and capabilities.get("transfers") == "active",
+        details_submitted=account.get("details_submitted") is True,
+        charges_enabled=account.get("charges_enabled") is True,
+        payouts_enabled=account.get("payouts_enabled") is True,
+        transfers_active=_dict(account.get("capabilities")).get("transfers") == "active",
     )
 
 
 def _on_transfer_created(event: Event) -> str:
     transfer = _object(event)
     payout_id = _int(_metadata(transfer).get("payout_id"))
-    if payout_id is None or not isinstance(transfer.get("id"), str):
+    transfer_id = _stripe_id(transfer.get("id"))
+    if payout_id is None or transfer_id is None:
         return "not_ours"
-    return payout_mark_transferred(payout_id=payout_id, transfer_id=transfer["id"])
+    return payout_mark_transferred(payout_id=payout_id, transfer_id=transfer_id)
 
 
 def _on_transfer_reversed(event: Event) -> str:
-    transfer = _object(event)
-    if not isinstance(transfer.get("id"), str):
+    transfer_id = _stripe_id(_object(event).get("id"))
+    if transfer_id is None:
         return "malformed"
-    return payout_mark_reversed(transfer_id=transfer["id"])
+    return payout_mark_reversed(transfer_id=transfer_id)
 
 
 HANDLERS: dict[str, Callable[[Event], str]] = {
@@ -120,7 +148,17 @@ HANDLERS: dict[str, Callable[[Event], str]] = {
 
 
 def webhook_event_process(*, event: Event) -> str:
-    """Process a verified Stripe event once; returns the outcome (``duplicate`` if seen before)."""
+    """Process a verified Stripe event once; returns the outcome (``duplicate`` if seen before).
+
+    The event is first made storable: a NUL or a lone surrogate anywhere (PostgreSQL refuses both, so
+    such an event used to fail on every redelivery) becomes U+FFFD, in what is stored and in what the
+    handler reads. An id spoiled that way no longer names anything of ours, so it changes nothing.
+    Raises ``MalformedEvent`` for an event nested past ``MAX_EVENT_DEPTH``.
+    """
+    try:
+        event = scrub_json(event, max_depth=MAX_EVENT_DEPTH)
+    except TooDeep as exc:
+        raise MalformedEvent(str(exc)) from None
     event_type = str(event["type"])
     with transaction.atomic():
         try:
@@ -137,5 +175,6 @@ def webhook_event_process(*, event: Event) -> str:
         handler = HANDLERS.get(event_type)
         outcome = handler(event) if handler is not None else "ignored"
         WebhookEvent.objects.filter(pk=record.pk).update(outcome=outcome[:40])
-    logger.info("stripe.event", extra={"event_id": event["id"], "type": event_type, "outcome": outcome})
+    level = logging.WARNING if outcome == "malformed" else logging.INFO
+    logger.log(level, "stripe.event", extra={"event_id": event["id"], "type": event_type, "outcome": outcome})
     return outcome
