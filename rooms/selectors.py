@@ -19,6 +19,7 @@ from moderation.models import HostBan, SpaceBan
 from rooms.exceptions import Banned, BlockedByHost, NotHost, NotHostTeam, SpaceNotFound, SpaceNotLive
 from rooms.models import HOST_TEAM, ROLE_RANK, STAGE_ROLES, HandRaise, HandState, Participant, Role, Space, SpaceState
 from spaces_project.common.precompiled import Precompiled
+from spaces_project.common.text import BIGINT_MAX
 
 
 def space_get(*, space_id: int) -> Space:
@@ -115,6 +116,8 @@ def space_get_for_join(*, space_id: int, user_id: int, read: Precompiled[Space] 
     ``read``: a precompiled variant of :func:`space_for_join_query` with more annotations (the websocket
     snapshot adds the caller's own role, hand and invitation); the same statement either way.
     """
+    if space_id > BIGINT_MAX:  # no such row; SQLite would raise on binding it (OverflowError)
+        return None
     space = (read or _space_for_join).first(space_id=space_id, user_id=user_id)
     if space is not None:
         space.join_flags_for = user_id  # type: ignore[attr-defined]

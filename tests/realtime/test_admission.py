@@ -282,8 +282,9 @@ def test_listener_admitted_while_events_flow_ends_like_one_who_was_there(servers
     assert timezone.now()  # the run used real servers and a real clock throughout
 
 
-def test_socket_admissions_leave_no_database_session_open() -> None:
+def test_socket_admissions_leave_no_database_session_open(postgres_url: str) -> None:
     """The admission pool's threads close their connections in the call's own context (offthread.py)."""
+    # (PostgreSQL only: it counts sessions in pg_stat_activity)
     from channels.routing import URLRouter
     from channels.testing import WebsocketCommunicator
     from django.db import connection
