@@ -348,3 +348,43 @@ def test_microphone_denied_is_explained_nothing_breaks_and_retry_works(stack: St
     finally:
         instance.close()
         pw.stop()
+
+
+def test_a_guest_listens_from_the_share_link_and_cannot_act(stack: Stack, browser: Any, peers: list[Peer]) -> None:
+    """No account: the share page offers "Listen as guest" when the host allows it; the Space page then
+    plays the speaker, follows the event stream with the guest pass, counts the guest, offers no action."""
+    host = off_loop(lambda: HostFactory(username="openhost"))
+    space = off_loop(lambda: space_create(host=host, title="Open mic", guests_allowed=True))
+    closed = off_loop(lambda: space_create(host=HostFactory(username="closedhost"), title="Members"))
+    speaker_on_air(space, host, peers)
+    identity = livekit_client.identity_for(host.pk)
+
+    page = browser.new_context(viewport={"width": 1000, "height": 800}).new_page()
+    if os.environ.get("SPACES_BROWSER_CONSOLE"):
+        page.on("console", lambda m: print(f"[guest] {m.type}: {m.text}"))
+    page.goto(f"{stack.web.http}/s/{space.pk}")
+    page.click("#listen-as-guest")
+    page.wait_for_url(f"{stack.web.http}/spaces/{space.pk}?guest=1&join=1")
+    hears(page, identity)
+    eventually(lambda: page.text_content("#conn-status") == "Connected", "the guest's event socket is open", 10)
+    eventually(
+        lambda: off_loop(lambda: Space.objects.get(pk=space.pk).listener_count) == 1,
+        "the guest is counted as a listener",
+        10,
+    )
+    assert page.is_visible("#guest-note")
+    for control in ("#hand-btn", ".reactions", "#message-panel", "#mic-btn"):
+        assert not page.is_visible(control), control
+    # The page's own origin, no account: every action is refused.
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    headers = {"X-CSRFToken": csrf, "Referer": f"{stack.web.http}/spaces/{space.pk}"}
+    for path, body in (("hand", None), ("reactions", {"emoji": "👏"}), ("messages", {"text": "hi"})):
+        r = page.context.request.post(f"{stack.web.http}/api/v1/spaces/{space.pk}/{path}", data=body, headers=headers)
+        assert r.status in (401, 403) and r.json()["code"] == "not_authenticated", (path, r.status, r.text())
+    page.screenshot(path=str(SCREENSHOTS / "space-guest.png"))
+
+    # A Space that does not allow guests: no offer on its share page, and the Space page wants a login.
+    page.goto(f"{stack.web.http}/s/{closed.pk}")
+    assert page.locator("#listen-as-guest").count() == 0
+    page.goto(f"{stack.web.http}/spaces/{closed.pk}?guest=1&join=1")
+    assert page.url.startswith(f"{stack.web.http}/login")
