@@ -12,12 +12,14 @@ import asyncio
 import json
 import logging
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import DEFAULT_CHANNEL_LAYER
 
+from rooms.services.guests import guest_pass_check
 from rooms.snapshot import close_code_for, space_snapshot
 from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
@@ -45,16 +47,21 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         # Accept first: a close before the handshake becomes an HTTP 403 and the client never sees the code.
         await self.accept()
+        self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self._refuse(ApplicationError("Log in first.", code="not_authenticated", status_code=401))
-            return
-        self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
+            # A guest listener (no account) shows the signed pass from ``guest-join``: read-only, like any socket.
+            try:
+                self._guest_check()
+            except ApplicationError as exc:
+                await self._refuse(exc)
+                return
+            user = None
         self.hub = get_hub()
         sink = self.sink = Sink(
             send=self.base_send,
             space_id=self.space_id,
-            user_id=user.pk,
+            user_id=user.pk if user is not None else 0,  # 0: no account, so no personal events
             on_resync=self._schedule_resync,
             on_gone=self._forget_sink,
         )
@@ -63,7 +70,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         # the sink's backlog (and dropped there if the snapshot already covers its seq). One read checks
         # access (the join rules) and builds the snapshot.
         await self.hub.register(sink)
-        await self._join_groups(self._stock_groups(user.pk, host_team=False))
+        await self._join_groups(self._stock_groups(sink.user_id, host_team=False))
         try:
             frame, seq, host_team = await _snapshot(space_id=self.space_id, user=user)
         except ApplicationError as exc:
@@ -72,9 +79,15 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await self._refuse(exc)
             return
         if host_team:
-            await self._join_groups(self._stock_groups(user.pk, host_team=True)[2:])
+            await self._join_groups(self._stock_groups(sink.user_id, host_team=True)[2:])
         sink.end_sync(frame, seq)
         shed_handshake(sink, self.scope)
+
+    def _guest_check(self) -> None:
+        ticket = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("guest", [""])[0]
+        if not ticket:
+            raise ApplicationError("Log in first.", code="not_authenticated", status_code=401)
+        guest_pass_check(ticket=ticket, space_id=self.space_id)
 
     async def _refuse(self, exc: ApplicationError) -> None:
         """An ``error`` frame with the stable code, then the close code (daphne drops close reasons)."""
@@ -166,7 +179,9 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             return
         sink.begin_sync()
         try:
-            frame, seq, _host_team = await _snapshot(space_id=self.space_id, user=self.scope["user"])
+            user = self.scope["user"]
+            viewer = user if user.is_authenticated else None
+            frame, seq, _host_team = await _snapshot(space_id=self.space_id, user=viewer)
         except ApplicationError as exc:
             # Access changed since the socket opened (banned, ended, suspended): close with its code.
             sink.end_sync_refused(exc.code, exc.detail)

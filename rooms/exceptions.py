@@ -127,3 +127,14 @@ class AudioUnavailable(ApplicationError):
     code = "audio_unavailable"
     status_code = 503
     default_detail = "Audio is not configured on this server (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET)."
+
+
+class GuestsNotAllowed(Forbidden):
+    code = "guests_not_allowed"
+    default_detail = "The host does not let people listen without an account here. Log in or sign up to listen."
+
+
+class GuestTicketInvalid(ApplicationError):
+    code = "not_authenticated"
+    status_code = 401
+    default_detail = "This guest pass has expired. Open the share link again."

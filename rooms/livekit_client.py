@@ -113,7 +113,9 @@ def _api_url() -> str:
     return url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
 
 
-def token_mint(*, room: str, user_id: int, name: str, permission: Permission, ttl_s: int | None = None) -> str:
+def token_mint(
+    *, room: str, user_id: int, name: str, permission: Permission, ttl_s: int | None = None, identity: str = ""
+) -> str:
     """An access token for one room whose grants match ``permission`` exactly."""
     grants = lk.VideoGrants(
         room_join=True,
@@ -127,7 +129,7 @@ def token_mint(*, room: str, user_id: int, name: str, permission: Permission, tt
     ttl = datetime.timedelta(seconds=ttl_s or settings.LIVEKIT_TOKEN_TTL_S)
     return (
         lk.AccessToken(settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET)
-        .with_identity(identity_for(user_id))
+        .with_identity(identity or identity_for(user_id))
         .with_name(name)
         .with_ttl(ttl)
         .with_grants(grants)

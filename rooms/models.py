@@ -46,6 +46,8 @@ class Space(TimeStampedModel):
     seq = models.PositiveBigIntegerField(default=0)
     # Set when the last host-team member leaves a live Space; the auto-end task reads it.
     host_team_absent_since = models.DateTimeField(null=True, blank=True)
+    # The host lets people without an account listen from the share link (docs/security.md, "Guest listeners").
+    guests_allowed = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -98,6 +100,24 @@ class Participant(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.space_id}:{self.role}"
+
+
+class GuestListener(models.Model):
+    """A guest (no account) connected to a Space's audio: one row per LiveKit identity ``guest-…``.
+
+    Written by the LiveKit webhooks only, so a guest is counted in ``Space.listener_count`` while LiveKit
+    has them in the room; the unique identity makes a repeated webhook count once.
+    """
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="guest_listeners")
+    identity = models.CharField(max_length=64)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["space", "identity"], name="guest_listener_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.identity}@{self.space_id}"
 
 
 class HandState(models.TextChoices):

@@ -30,6 +30,7 @@ from rooms.models import (
     Space,
     SpaceState,
 )
+from rooms.services.guests import access_space_for_guest
 from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
 from spaces_project.common.hub import now_iso
@@ -72,13 +73,18 @@ def _consistent_read() -> Iterator[None]:
         yield
 
 
-def space_for_socket(*, space_id: int, user: User) -> Space:
-    """The Space a socket may follow; raises ApplicationError (its code names the refusal) otherwise."""
+def space_for_socket(*, space_id: int, user: User | None) -> Space:
+    """The Space a socket may follow; raises ApplicationError (its code names the refusal) otherwise.
+
+    ``user`` None is a guest listener (a valid guest pass): the guest rules of ``rooms.services.guests``.
+    """
     space = Space.objects.select_related("host").filter(pk=space_id).first()
     if space is None:
         raise ApplicationError("No such Space.", code="space_not_found", status_code=404)
     if space.state in (SpaceState.ENDED, SpaceState.CANCELED):
         raise SpaceEnded()
+    if user is None:
+        return access_space_for_guest(space=space)
     selectors.access_space_for_join(space=space, user=user)
     # Holding a ticket is part of the join rules (SPEC 2.4); hosts, co-hosts and speakers are exempt.
     access_ticket_for_join(user=user, space=space)
@@ -113,7 +119,9 @@ def _hands(space: Space) -> list[dict[str, Any]]:
     ]
 
 
-def _you(space: Space, user: User) -> dict[str, Any]:
+def _you(space: Space, user: User | None) -> dict[str, Any]:
+    if user is None:
+        return {"user_id": None, "role": "guest", "hand": None, "invitation": None}
     role = selectors.role_of(space=space, user_id=user.pk)
     hand = HandRaise.objects.filter(space=space, user=user, state=HandState.RAISED).first()
     invitation = Invitation.objects.filter(space=space, invitee=user, state=InvitationState.PENDING).first()
@@ -127,7 +135,7 @@ def _you(space: Space, user: User) -> dict[str, Any]:
     }
 
 
-def space_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool]:
+def space_snapshot(*, space_id: int, user: User | None) -> tuple[str, int, bool]:
     """Build the ``snapshot`` frame for ``user``: (encoded frame, its ``seq``, whether on the host team).
 
     Raises ApplicationError when the user may not follow the Space (same rules as join).
@@ -138,13 +146,14 @@ def space_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool]:
     and ``seq`` per process, by a consistent read). The host team (who also get the hand queue) and any
     read whose ``seq`` does not match the room part take the full read in one transaction.
     """
-    fast = _listener_snapshot(space_id=space_id, user=user)
-    if fast is not None:
-        return fast
+    if user is not None:  # a guest (no account) takes the full read: the guest rules live there
+        fast = _listener_snapshot(space_id=space_id, user=user)
+        if fast is not None:
+            return fast
     return space_snapshot_full(space_id=space_id, user=user)
 
 
-def space_snapshot_full(*, space_id: int, user: User) -> tuple[str, int, bool]:
+def space_snapshot_full(*, space_id: int, user: User | None) -> tuple[str, int, bool]:
     """Every part read in one REPEATABLE READ transaction (the host team's snapshot, and the fallback)."""
     with _consistent_read():
         space = space_for_socket(space_id=space_id, user=user)

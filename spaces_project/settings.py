@@ -256,6 +256,7 @@ REST_FRAMEWORK = {
         "message": os.environ.get("SPACES_THROTTLE_MESSAGE", "10/min"),
         "report": os.environ.get("SPACES_THROTTLE_REPORT", "10/hour"),
         "join": os.environ.get("SPACES_THROTTLE_JOIN", "60/min"),
+        "guest_join": os.environ.get("SPACES_THROTTLE_GUEST_JOIN", "10/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # Throttles key anonymous callers by REMOTE_ADDR alone: ClientAddressMiddleware has already resolved it
@@ -300,6 +301,8 @@ LIVEKIT_API_URL = os.environ.get("LIVEKIT_API_URL", "")  # http(s):// URL for se
 LIVEKIT_API_KEY = os.environ.get("LIVEKIT_API_KEY", "")
 LIVEKIT_API_SECRET = os.environ.get("LIVEKIT_API_SECRET", "")
 LIVEKIT_TOKEN_TTL_S = env_int("LIVEKIT_TOKEN_TTL_S", 600)
+# A guest listener's LiveKit token and event-stream pass (docs/security.md, "Guest listeners").
+SPACES_GUEST_TTL_S = env_int("SPACES_GUEST_TTL_S", 300)
 LIVEKIT_API_TIMEOUT_S = env_int("LIVEKIT_API_TIMEOUT_S", 5)  # per server API call
 # A Space's room survives this long with nobody in it (a host reconnecting); auto-end covers the rest.
 LIVEKIT_ROOM_EMPTY_TIMEOUT_S = env_int("LIVEKIT_ROOM_EMPTY_TIMEOUT_S", 300)

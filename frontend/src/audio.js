@@ -6,7 +6,7 @@
 // network, a 5xx, a throttle, LiveKit not answering) is retried with backoff.
 export const REFUSALS = new Set([
   "banned", "removed", "blocked", "space_not_live", "space_not_found", "ticket_required",
-  "account_suspended", "not_authenticated", "authentication_failed", "permission_denied",
+  "account_suspended", "not_authenticated", "authentication_failed", "permission_denied", "guests_not_allowed",
 ]);
 
 // Backoff with full jitter around an exponential base (0.5 s, 1 s, 2 s … capped at 15 s): a LiveKit

@@ -8,6 +8,10 @@ const { api, esc, toast, ApiError } = window.Spaces;
 const root = document.getElementById("space");
 const spaceId = root.dataset.spaceId;
 const me = { id: Number(document.body.dataset.userId), username: document.body.dataset.username };
+// A guest listener (no account; the host allows it): the same listening path, credentials from guest-join,
+// the event socket opened with the guest pass, and no action controls (docs/security.md, "Guest listeners").
+const guest = root.dataset.guest === "1";
+let guestPass = null;
 const $ = (id) => document.getElementById(id);
 
 const state = { seq: 0, role: null, stage: [], queue: [], spaceState: null, joined: false, handUp: false, invitation: null, micOn: false };
@@ -79,7 +83,9 @@ function renderControls() {
   const live = state.spaceState === "live";
   $("controls").hidden = !(state.joined && live);
   $("join-panel").hidden = state.joined || !live || !!closedFor;
-  $("hand-btn").hidden = onStage();
+  $("hand-btn").hidden = onStage() || guest;
+  $("guest-note").hidden = !guest;
+  document.querySelectorAll(".reactions").forEach((el) => { el.hidden = guest; });
   $("hand-btn").textContent = state.handUp ? "✋ Lower hand" : "✋ Raise hand";
   $("hand-btn").setAttribute("aria-pressed", String(state.handUp));
   $("mic-btn").hidden = !onStage();
@@ -87,7 +93,7 @@ function renderControls() {
   $("mic-btn").setAttribute("aria-pressed", String(state.micOn));
   $("leave-stage-btn").hidden = state.role !== "speaker" && state.role !== "cohost";
   $("end-btn").hidden = state.role !== "host";
-  $("message-panel").hidden = !(state.joined && live) || isHostTeam();
+  $("message-panel").hidden = !(state.joined && live) || isHostTeam() || guest;
   const inv = state.invitation;
   $("invite-banner").hidden = !inv;
   if (inv) $("invite-text").textContent = `You are invited to ${inv.role === "cohost" ? "co-host" : "speak"}.`;
@@ -106,7 +112,7 @@ function applySnapshot(data) {
   state.invitation = you.invitation || null;
   state.handUp = !!you.hand;
   if (data.listener_count !== undefined) $("listener-count").textContent = data.listener_count;
-  setRole(you.role || null);
+  setRole(guest ? "listener" : you.role || null);
   if (state.spaceState === "ended") endedLocally("This Space has ended.");
 }
 
@@ -168,12 +174,18 @@ function handleEvent(ev) {
 function connectWs() {
   if (closedFor) return;
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${proto}://${location.host}/ws/spaces/${spaceId}/`);
+  const query = guest && guestPass ? `?guest=${encodeURIComponent(guestPass)}` : "";
+  ws = new WebSocket(`${proto}://${location.host}/ws/spaces/${spaceId}/${query}`);
   status("Connecting…", "warn");
   ws.onopen = () => { wsRetry = 0; status("Connected", "ok"); };
   ws.onmessage = (m) => { try { handleEvent(JSON.parse(m.data)); } catch (e) { console.error(e); } };
   ws.onclose = (e) => {
     if (closedFor) return; // we already know why we are out (removed, ended): keep that message
+    if (guest && e.code === 4401 && state.joined) {
+      // The guest pass is short-lived: a reconnect after it expired asks guest-join for a fresh one.
+      joinCredentials().then(() => setTimeout(connectWs, 200), (err) => endedLocally(explain(err)));
+      return;
+    }
     if (e.code >= 4000) {
       // daphne drops close reasons, and the close can overtake the participant.removed frame: a 4403 on a
       // socket that was already in the Space means its user was taken out of it.
@@ -185,6 +197,14 @@ function connectWs() {
     const delay = Math.min(10000, 500 * 2 ** wsRetry++);
     setTimeout(connectWs, delay);
   };
+}
+
+// The REST join, or guest-join for a guest; either gives the LiveKit credentials.
+async function joinCredentials() {
+  if (!guest) return api("POST", `/spaces/${spaceId}/join`);
+  const creds = await api("POST", `/spaces/${spaceId}/guest-join`);
+  guestPass = creds.ws_ticket;
+  return { ...creds, role: "listener", is_muted: true };
 }
 
 // ---------------------------------------------------------------- audio (LiveKit)
@@ -268,7 +288,7 @@ async function rejoin(why) {
     while (!closedFor) {
       audioStatus(attempt ? `Reconnecting audio (attempt ${attempt + 1})…` : "Reconnecting audio…", "warn");
       try {
-        const creds = await api("POST", `/spaces/${spaceId}/join`);
+        const creds = await joinCredentials();
         if (closedFor) return;
         await connectAudio(creds);
         if (closedFor) return;
@@ -350,6 +370,7 @@ function logHeal(kind, identity, trigger) {
 }
 
 function reportAudio(kind) {
+  if (guest) return; // the counter is per account; a guest has none
   api("POST", `/spaces/${spaceId}/audio-reports`, { kind }).catch(() => {});
 }
 
@@ -518,7 +539,7 @@ async function act(fn, okText) {
 async function join() {
   let creds;
   try {
-    creds = await api("POST", `/spaces/${spaceId}/join`);
+    creds = await joinCredentials();
   } catch (err) {
     banner(explain(err));
     if (err.code === "ticket_required") $("ticket-btn").hidden = false;
@@ -622,7 +643,7 @@ function wire() {
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") wakeLockSync(); });
   $("leave-stage-btn").addEventListener("click", () => act(() => api("POST", `/spaces/${spaceId}/leave-stage`)));
   $("leave-btn").addEventListener("click", () => act(async () => {
-    await api("POST", `/spaces/${spaceId}/leave`);
+    if (!guest) await api("POST", `/spaces/${spaceId}/leave`); // a guest just hangs up (LiveKit tells presence)
     closedFor = "You left the Space."; if (audio.abort) audio.abort.abort(); await leaveAudio(); if (ws) ws.close(); window.location.href = "/";
   }));
   $("end-btn").addEventListener("click", () => { if (confirm("End this Space for everyone?")) act(() => api("POST", `/spaces/${spaceId}/end`)); });
@@ -683,6 +704,13 @@ function showScheduled(space) {
 
 async function init() {
   wire();
+  if (guest) {
+    // No account: the page was rendered for a live Space that allows guests; the API's detail needs one.
+    state.spaceState = root.dataset.state;
+    renderControls();
+    if (new URLSearchParams(location.search).get("join") === "1" && state.spaceState === "live") join();
+    return;
+  }
   try {
     const space = await api("GET", `/spaces/${spaceId}`);
     state.spaceState = space.state;

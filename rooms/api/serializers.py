@@ -18,6 +18,7 @@ class SpaceCreateInputSerializer(serializers.Serializer[dict[str, Any]]):
     )
     scheduled_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
     listener_cap = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False, allow_null=True)
+    guests_allowed = serializers.BooleanField(required=False, default=False)
 
 
 class SpaceUpdateInputSerializer(serializers.Serializer[dict[str, Any]]):
@@ -28,6 +29,7 @@ class SpaceUpdateInputSerializer(serializers.Serializer[dict[str, Any]]):
     )
     scheduled_start = serializers.DateTimeField(required=False)
     listener_cap = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False)
+    guests_allowed = serializers.BooleanField(required=False)
 
 
 class ReasonInputSerializer(serializers.Serializer[dict[str, Any]]):
@@ -60,6 +62,7 @@ class SpaceOutputSerializer(serializers.ModelSerializer[Space]):
             "ended_at",
             "listener_cap",
             "listener_count",
+            "guests_allowed",
             "seq",
             "created_at",
         ]
@@ -93,6 +96,16 @@ class JoinOutputSerializer(serializers.Serializer[dict[str, Any]]):
     role = serializers.CharField()
     is_muted = serializers.BooleanField()
     ws_url = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class GuestJoinOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    livekit_url = serializers.CharField()
+    token = serializers.CharField()
+    room = serializers.CharField()
+    identity = serializers.CharField()
+    ws_url = serializers.CharField()
+    ws_ticket = serializers.CharField()
     expires_in = serializers.IntegerField()
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("spaces/<int:space_id>/end", views.SpaceEndView.as_view(), name="space-end"),
     path("spaces/<int:space_id>/cancel", views.SpaceCancelView.as_view(), name="space-cancel"),
     path("spaces/<int:space_id>/join", views.SpaceJoinView.as_view(), name="space-join"),
+    path("spaces/<int:space_id>/guest-join", views.SpaceGuestJoinView.as_view(), name="space-guest-join"),
     path("spaces/<int:space_id>/leave", views.SpaceLeaveView.as_view(), name="space-leave"),
     path("spaces/<int:space_id>/participants", views.ParticipantsView.as_view(), name="space-participants"),
     path("spaces/<int:space_id>/hand", views.HandView.as_view(), name="space-hand"),

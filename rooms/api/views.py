@@ -7,6 +7,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -14,8 +15,10 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.selectors import user_get_by_username
+from moderation.throttles import ClientAddressScopedRateThrottle
 from rooms import selectors, services
 from rooms.api.serializers import (
+    GuestJoinOutputSerializer,
     HandOutputSerializer,
     HandQueueOutputSerializer,
     HandStateOutputSerializer,
@@ -123,6 +126,20 @@ class SpaceJoinView(APIView):
     def post(self, request: Request, space_id: int) -> Response:
         credentials = services.space_join(space_id=space_id, user=_me(request))
         return Response(JoinOutputSerializer(asdict(credentials)).data)
+
+
+class SpaceGuestJoinView(APIView):
+    """Listen without an account (docs/security.md, "Guest listeners"): anonymous, limited per client address."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ClientAddressScopedRateThrottle]
+    throttle_scope = "guest_join"
+
+    @extend_schema(request=None, responses=GuestJoinOutputSerializer)
+    def post(self, request: Request, space_id: int) -> Response:
+        credentials = services.space_guest_join(space_id=space_id)
+        return Response(GuestJoinOutputSerializer(asdict(credentials)).data)
 
 
 class SpaceLeaveView(APIView):

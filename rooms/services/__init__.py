@@ -1,5 +1,6 @@
 """Writes of the rooms domain, one module per area; import the functions from here."""
 
+from rooms.services.guests import GuestCredentials, space_guest_join
 from rooms.services.lifecycle import (
     space_cancel,
     space_create,
@@ -29,6 +30,7 @@ from rooms.services.stage import (
 )
 
 __all__ = [
+    "GuestCredentials",
     "JoinCredentials",
     "cohost_add",
     "cohost_remove",
@@ -45,6 +47,7 @@ __all__ = [
     "space_cancel",
     "space_create",
     "space_end",
+    "space_guest_join",
     "space_join",
     "space_leave",
     "space_start",

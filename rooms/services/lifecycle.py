@@ -99,6 +99,7 @@ def space_create(
     topics: list[str] | None = None,
     scheduled_start: datetime | None = None,
     listener_cap: int | None = None,
+    guests_allowed: bool = False,
 ) -> Space:
     """Create a Space that is live now (no ``scheduled_start``) or scheduled up to 14 days ahead.
 
@@ -113,6 +114,7 @@ def space_create(
         topics=_clean_topics(topics or []),
         listener_cap=settings.SPACES_DEFAULT_LISTENER_CAP if listener_cap is None else listener_cap,
         scheduled_start=scheduled_start,
+        guests_allowed=guests_allowed,
     )
     if scheduled_start is not None:
         _check_schedule(scheduled_start)
@@ -152,6 +154,9 @@ def space_update(*, space_id: int, actor: User, **fields: Any) -> Space:
     if "listener_cap" in fields:
         space.listener_cap = int(fields["listener_cap"])
         changed.append("listener_cap")
+    if "guests_allowed" in fields:
+        space.guests_allowed = bool(fields["guests_allowed"])
+        changed.append("guests_allowed")
     if changed:
         space.save(update_fields=[*changed, "updated_at"])
         data = {name: getattr(space, name) for name in changed}

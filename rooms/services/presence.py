@@ -19,8 +19,19 @@ from django.utils import timezone
 from accounts.models import User
 from rooms import livekit_client
 from rooms.exceptions import AudioUnavailable, SpaceFull, SpaceNotFound
-from rooms.models import HOST_TEAM, STAGE_ROLES, HandRaise, HandState, Participant, Role, Space, SpaceState
+from rooms.models import (
+    HOST_TEAM,
+    STAGE_ROLES,
+    GuestListener,
+    HandRaise,
+    HandState,
+    Participant,
+    Role,
+    Space,
+    SpaceState,
+)
 from rooms.selectors import access_space_for_join, ban_of, space_get_for_join
+from rooms.services import guests
 from rooms.services._common import emit_stage, livekit_apply, livekit_disconnect, lock_space, participant_set_role
 from spaces_project.common.db import atomic_retrying_deadlocks
 from spaces_project.common.text import decimal_id
@@ -225,8 +236,8 @@ def livekit_event_apply(*, event: livekit_client.WebhookEvent) -> str:
     space = Space.objects.filter(pk=space_id).first()
     if space is None:
         return "ignored_room"
-    if event.event == "room_finished":
-        return _room_finished(space=space)
+    if event.event == "room_finished" or guests.is_guest_identity(event.identity):
+        return _room_or_guest_event(space=space, event=event)
     user_id = livekit_client.user_id_from_identity(event.identity)
     if user_id is None:
         return "ignored_identity"
@@ -254,11 +265,18 @@ def livekit_event_apply(*, event: livekit_client.WebhookEvent) -> str:
     return "ignored_event"
 
 
+def _room_or_guest_event(*, space: Space, event: livekit_client.WebhookEvent) -> str:
+    if event.event == "room_finished":
+        return _room_finished(space=space)
+    return guests.guest_event_apply(space=space, event=event.event, identity=event.identity)
+
+
 def _room_finished(*, space: Space) -> str:
     now = timezone.now()
     Participant.objects.filter(space=space, is_connected=True).update(
         is_connected=False, is_speaking=False, left_at=now
     )
+    GuestListener.objects.filter(space=space).delete()
     Space.objects.filter(pk=space.pk).update(listener_count=0)
     if space.state == SpaceState.LIVE:
         Space.objects.filter(pk=space.pk, host_team_absent_since__isnull=True).update(host_team_absent_since=now)

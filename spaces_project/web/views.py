@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -13,7 +14,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from rooms.models import Space
+from rooms.models import Space, SpaceState
 
 
 @ensure_csrf_cookie
@@ -58,9 +59,15 @@ def create_page(request: HttpRequest) -> HttpResponse:
     return render(request, "web/create.html", {"page": "create"})
 
 
-@login_required
 @ensure_csrf_cookie
 def space_page(request: HttpRequest, space_id: int) -> HttpResponse:
+    """The Space page; without an account only as a guest listener (``?guest=1``, a live Space that allows it)."""
+    if not request.user.is_authenticated:
+        live = Space.objects.select_related("host").filter(state=SpaceState.LIVE, guests_allowed=True)
+        space = live.filter(pk=space_id).first()
+        if request.GET.get("guest") != "1" or space is None:
+            return redirect_to_login(request.get_full_path())
+        return render(request, "web/space.html", {"page": "space", "space": space, "guest": True})
     space = get_object_or_404(Space.objects.select_related("host"), pk=space_id)
     context = {"page": "space", "space": space, "stripe_key": settings.STRIPE_PUBLISHABLE_KEY}
     return render(request, "web/space.html", context)

@@ -50,6 +50,7 @@ SCOPED = [
     ("post", "/api/v1/spaces/1/messages", "message"),
     ("post", "/api/v1/reports", "report"),
     ("post", "/api/v1/spaces/1/join", "join"),
+    ("post", "/api/v1/spaces/1/guest-join", "guest_join"),
 ]
 
 

@@ -16,7 +16,7 @@ from rooms.models import Space, SpaceState
 from rooms.services import space_create
 from tests.factories import HostFactory, UserFactory
 from tests.realtime.conftest import Server
-from tests.web.test_browser import PASSWORD, SCREENSHOTS, off_loop
+from tests.web.test_browser import PASSWORD, SCREENSHOTS, off_loop, wait_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -77,7 +77,7 @@ def test_every_page_has_no_serious_axe_violation_and_reflows(web_server: Server,
                 page.wait_for_load_state("networkidle")
                 if label == "space":
                     page.click("#join-btn")
-                    page.wait_for_function("document.getElementById('conn-status').textContent === 'Connected'")
+                    wait_text(page, "#conn-status", "Connected", exact=True)
                     page.wait_for_selector("#controls:not([hidden])")
                 violations = axe_violations(page)
                 if violations:
@@ -116,7 +116,7 @@ def test_the_space_page_works_from_the_keyboard_and_announces_stage_changes(
 
     tab_to("#join-btn")
     page.keyboard.press("Enter")
-    page.wait_for_function("document.getElementById('conn-status').textContent === 'Connected'")
+    wait_text(page, "#conn-status", "Connected", exact=True)
     page.wait_for_selector("#hand-btn:not([hidden])")
     tab_to("#hand-btn")
     page.keyboard.press("Space")
@@ -134,13 +134,11 @@ def test_the_space_page_works_from_the_keyboard_and_announces_stage_changes(
         assert response.status_code in (200, 204), response.text
 
     host_does("decline")
-    page.wait_for_function("document.getElementById('announcer').textContent.includes('declined')", timeout=15000)
+    wait_text(page, "#announcer", "declined", timeout=15000)
     page.wait_for_selector('#hand-btn[aria-pressed="false"]')
     tab_to("#hand-btn")
     page.keyboard.press("Enter")
     page.wait_for_selector('#hand-btn[aria-pressed="true"]')
     host_does("approve")
-    page.wait_for_function(
-        "document.getElementById('announcer').textContent.includes('You are on stage now')", timeout=15000
-    )
+    wait_text(page, "#announcer", "You are on stage now", timeout=15000)
     assert page.get_attribute("#announcer", "aria-live") == "polite"

@@ -348,3 +348,100 @@ def test_microphone_denied_is_explained_nothing_breaks_and_retry_works(stack: St
     finally:
         instance.close()
         pw.stop()
+
+
+def test_a_guest_listens_from_the_share_link_and_cannot_act(stack: Stack, browser: Any, peers: list[Peer]) -> None:
+    """No account: the share page offers "Listen as guest" when the host allows it; the Space page then
+    plays the speaker, follows the event stream with the guest pass, counts the guest, offers no action."""
+    host = off_loop(lambda: HostFactory(username="openhost"))
+    space = off_loop(lambda: space_create(host=host, title="Open mic", guests_allowed=True))
+    closed = off_loop(lambda: space_create(host=HostFactory(username="closedhost"), title="Members"))
+    speaker_on_air(space, host, peers)
+    identity = livekit_client.identity_for(host.pk)
+
+    page = browser.new_context(viewport={"width": 1000, "height": 800}).new_page()
+    if os.environ.get("SPACES_BROWSER_CONSOLE"):
+        page.on("console", lambda m: print(f"[guest] {m.type}: {m.text}"))
+    page.goto(f"{stack.web.http}/s/{space.pk}")
+    page.click("#listen-as-guest")
+    page.wait_for_url(f"{stack.web.http}/spaces/{space.pk}?guest=1&join=1")
+    hears(page, identity)
+    eventually(lambda: page.text_content("#conn-status") == "Connected", "the guest's event socket is open", 10)
+    eventually(
+        lambda: off_loop(lambda: Space.objects.get(pk=space.pk).listener_count) == 1,
+        "the guest is counted as a listener",
+        10,
+    )
+    assert page.is_visible("#guest-note")
+    for control in ("#hand-btn", ".reactions", "#message-panel", "#mic-btn"):
+        assert not page.is_visible(control), control
+    # The page's own origin, no account: every action is refused.
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    headers = {"X-CSRFToken": csrf, "Referer": f"{stack.web.http}/spaces/{space.pk}"}
+    for path, body in (("hand", None), ("reactions", {"emoji": "👏"}), ("messages", {"text": "hi"})):
+        r = page.context.request.post(f"{stack.web.http}/api/v1/spaces/{space.pk}/{path}", data=body, headers=headers)
+        assert r.status in (401, 403) and r.json()["code"] == "not_authenticated", (path, r.status, r.text())
+    page.screenshot(path=str(SCREENSHOTS / "space-guest.png"))
+
+    # A Space that does not allow guests: no offer on its share page, and the Space page wants a login.
+    page.goto(f"{stack.web.http}/s/{closed.pk}")
+    assert page.locator("#listen-as-guest").count() == 0
+    page.goto(f"{stack.web.http}/spaces/{closed.pk}?guest=1&join=1")
+    assert page.url.startswith(f"{stack.web.http}/login")
+
+
+WAKE_LOCK = """async () => {
+  const held = window.SpacesPage.audio.wakeLock;
+  let probe = null;
+  if (!held && 'wakeLock' in navigator) {
+    try { const l = await navigator.wakeLock.request('screen'); await l.release(); probe = 'granted'; }
+    catch (e) { probe = e.name; }
+  }
+  return { api: 'wakeLock' in navigator, held: !!held && !held.released, type: held ? held.type : null, probe };
+}"""
+
+
+@pytest.mark.parametrize("granted", [True, False], ids=["granted", "refused"])
+def test_the_screen_stays_on_while_the_microphone_is_on(stack: Stack, browser: Any, granted: bool) -> None:
+    """A speaker's page holds a screen wake lock while the microphone is on and lets it go when muted.
+
+    Headless Chromium has the Wake Lock API but refuses it (``NotAllowedError``) unless the permission is
+    granted, which Playwright has no name for: granted through DevTools here. Refused, the page carries on:
+    no lock, no error, the microphone works."""
+    host = off_loop(lambda: HostFactory(username=f"awake{int(granted)}"))
+    space = off_loop(lambda: space_create(host=host, title="Stay awake"))
+    page = log_in(browser, stack.web, host.username)
+    cdp = page.context.new_cdp_session(page)
+    context_id = cdp.send("Target.getTargetInfo")["targetInfo"]["browserContextId"]
+    setting = "granted" if granted else "denied"
+    cdp.send(
+        "Browser.setPermission",
+        {
+            "permission": {"name": "screen-wake-lock"},
+            "setting": setting,
+            "origin": stack.web.http,
+            "browserContextId": context_id,
+        },
+    )
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{stack.web.http}/spaces/{space.pk}")
+    page.click("#join-btn")
+    eventually(lambda: mic_published(space, host.pk), "the host's microphone is published")
+    eventually(lambda: page.get_attribute("#mic-btn", "aria-pressed") == "true", "the mic button shows on")
+    if granted:
+        eventually(lambda: page.evaluate(WAKE_LOCK)["held"], "the wake lock is held while the mic is on", 5)
+        assert page.evaluate(WAKE_LOCK)["type"] == "screen"
+    else:
+        page.wait_for_timeout(1000)  # the request is asynchronous: give it time to be refused
+        state = page.evaluate(WAKE_LOCK)
+        assert state["api"] and not state["held"] and state["probe"] == "NotAllowedError", state
+    page.click("#mic-btn")
+    eventually(lambda: page.get_attribute("#mic-btn", "aria-pressed") == "false", "the mic button shows off")
+    eventually(lambda: not page.evaluate(WAKE_LOCK)["held"], "no wake lock while the mic is off", 5)
+    page.click("#mic-btn")
+    eventually(lambda: mic_published(space, host.pk), "the microphone is published again")
+    if granted:
+        eventually(lambda: page.evaluate(WAKE_LOCK)["held"], "the wake lock is taken again", 5)
+    assert page.inner_text("#conn-status") == "Connected"
+    assert errors == []
