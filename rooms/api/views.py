@@ -135,6 +135,7 @@ class SpaceGuestJoinView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [ClientAddressScopedRateThrottle]
     throttle_scope = "guest_join"
+    openapi_error_statuses = (402, 403, 409)  # ticket_required; guests_not_allowed, account_suspended; space_not_live
 
     @extend_schema(request=None, responses=GuestJoinOutputSerializer)
     def post(self, request: Request, space_id: int) -> Response:
