@@ -143,3 +143,34 @@ def hand_queue(*, space: Space) -> list[QueuedHand]:
         )
         for i, h in enumerate(hands.order_by("raised_at", "pk"))
     ]
+
+
+# An agent whose heartbeat is older than this is shown as gone (it beats every SPACES_AGENT_POLL_S).
+AGENT_STALE_S = 10
+
+
+def agents_status() -> list[dict[str, object]]:
+    """Every agent process that checked in recently, its health and the Spaces it holds (readyz, admin)."""
+    from django.conf import settings
+
+    from rooms.models import AgentLease, AgentWorker
+
+    now = timezone.now()
+    held: dict[str, list[int]] = {}
+    for agent_id, space_id in AgentLease.objects.filter(expires_at__gt=now).values_list("agent_id", "space_id"):
+        held.setdefault(agent_id, []).append(space_id)
+    stale = max(AGENT_STALE_S, 3 * settings.SPACES_AGENT_POLL_S)
+    out: list[dict[str, object]] = []
+    for worker in AgentWorker.objects.order_by("agent_id"):
+        age = (now - worker.heartbeat_at).total_seconds()
+        out.append(
+            {
+                "agent_id": worker.agent_id,
+                "healthy": worker.livekit_ok and age <= stale,
+                "livekit_ok": worker.livekit_ok,
+                "last_error": worker.last_error,
+                "heartbeat_age_s": round(age, 1),
+                "spaces": sorted(held.get(worker.agent_id, [])),
+            }
+        )
+    return out

@@ -29,6 +29,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 DEBUG = env_bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production-0123456789")
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
@@ -176,6 +181,7 @@ CELERY_BEAT_SCHEDULE["tickets-expire-holds"] = {"task": "tickets.tasks.ticket_ho
 CELERY_BEAT_SCHEDULE["tickets-payouts"] = {"task": "tickets.tasks.payouts_process_due", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["tickets-refunds"] = {"task": "tickets.tasks.refunds_process_due", "schedule": 300.0}
 # rooms discovery: reminder notifications (tasks in rooms/discovery_tasks.py); catch up on lost hand-offs.
+CELERY_BEAT_SCHEDULE["rooms-recordings-sweep"] = {"task": "rooms.tasks.recordings_sweep", "schedule": 60.0}
 CELERY_IMPORTS = ["rooms.discovery_tasks"]
 CELERY_BEAT_SCHEDULE["rooms-reminders-sweep"] = {"task": "rooms.reminders_sweep", "schedule": 60.0}
 # Tests point a worker at a private queue; an unacked task of a killed worker is redelivered after this.
@@ -245,6 +251,19 @@ LIVEKIT_API_TIMEOUT_S = env_int("LIVEKIT_API_TIMEOUT_S", 5)  # per server API ca
 LIVEKIT_ROOM_EMPTY_TIMEOUT_S = env_int("LIVEKIT_ROOM_EMPTY_TIMEOUT_S", 300)
 # Room names are <prefix><space id>; tests use a per-run prefix so runs never share a LiveKit room.
 LIVEKIT_ROOM_PREFIX = os.environ.get("LIVEKIT_ROOM_PREFIX", "space-")
+
+# --- Recordings and the audio agent (rooms/agent/, docs/architecture.md "The audio agent") -------
+# Recordings go to Django's default storage: the filesystem under MEDIA_ROOT unless STORAGES says otherwise.
+MEDIA_ROOT = os.environ.get("SPACES_MEDIA_ROOT", str(BASE_DIR / "media"))
+# An agent renews its lease on a Space every RENEW_S; another agent may take the Space once it has not
+# been renewed for LEASE_S. A killed agent's Space therefore records again within LEASE_S + POLL_S.
+SPACES_AGENT_LEASE_S = env_float("SPACES_AGENT_LEASE_S", 15.0)
+SPACES_AGENT_RENEW_S = env_float("SPACES_AGENT_RENEW_S", 5.0)
+SPACES_AGENT_POLL_S = env_float("SPACES_AGENT_POLL_S", 1.0)
+SPACES_AGENT_MAX_SPACES = env_int("SPACES_AGENT_MAX_SPACES", 20)
+# The mix is stored in parts of this many seconds: a killed agent loses at most its unstored part.
+SPACES_RECORDING_PART_S = env_float("SPACES_RECORDING_PART_S", 2.0)
+SPACES_RECORDING_RETENTION_DAYS = env_int("SPACES_RECORDING_RETENTION_DAYS", 30)
 
 # --- Stripe -----------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")

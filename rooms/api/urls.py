@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rooms.api import discovery_views, views
+from rooms.api import discovery_views, recording_views, views
 
 urlpatterns = [
     path("spaces", discovery_views.SpaceCollectionView.as_view(), name="space-list"),
@@ -49,5 +49,11 @@ urlpatterns = [
     path("spaces/<int:space_id>/reminder", discovery_views.ReminderView.as_view(), name="space-reminder"),
     path("spaces/<int:space_id>/reactions", discovery_views.ReactionView.as_view(), name="space-reactions"),
     path("spaces/<int:space_id>/messages", discovery_views.MessagesView.as_view(), name="space-messages"),
+    path("spaces/<int:space_id>/recording", recording_views.RecordingSwitchView.as_view(), name="space-recording"),
+    path(
+        "spaces/<int:space_id>/recording/consent",
+        recording_views.RecordingConsentView.as_view(),
+        name="space-recording-consent",
+    ),
     path("me/notifications", discovery_views.NotificationsView.as_view(), name="me-notifications"),
 ]
