@@ -48,6 +48,7 @@ class Space(TimeStampedModel):
     host_team_absent_since = models.DateTimeField(null=True, blank=True)
     # The host's choice: record this Space (consent rules in rooms/services/recordings.py).
     record = models.BooleanField(default=False)
+    clips_enabled = models.BooleanField(default=True)  # the host may turn clips off
 
     class Meta:
         constraints = [
@@ -237,6 +238,7 @@ class Recording(TimeStampedModel):
     file = models.CharField(max_length=300, blank=True)  # path of the replay in default_storage
     size_bytes = models.PositiveBigIntegerField(default=0)
     ready_at = models.DateTimeField(null=True, blank=True)
+    play_count = models.PositiveIntegerField(default=0)  # replay plays started (the host summary)
 
     class Meta:
         indexes = [models.Index(fields=["state", "ended_at"])]
@@ -278,6 +280,26 @@ class SpeakerSegment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.start_ms}-{self.end_ms}ms"
+
+
+class Clip(models.Model):
+    """Up to 60 s cut from a recording (live from its parts, or from the replay), with its own page."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="clips")
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="clips")
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clips")
+    title = models.CharField(max_length=100, blank=True)
+    start_ms = models.PositiveBigIntegerField()
+    end_ms = models.PositiveBigIntegerField()
+    file = models.CharField(max_length=300, blank=True)
+    size_bytes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(end_ms__gt=F("start_ms")), name="clip_positive")]
+
+    def __str__(self) -> str:
+        return f"clip {self.pk} of {self.space_id}"
 
 
 class AgentLease(models.Model):

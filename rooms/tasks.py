@@ -63,4 +63,6 @@ def recording_finalise(self: Any, space_id: int) -> str:
 @shared_task
 def recordings_sweep() -> dict[str, Any]:
     """Beat: finalise recordings whose hand-off was lost, and delete those past retention."""
-    return {"finalised": recordings.recordings_finalise_stuck()}
+    from rooms.services import replays
+
+    return {"finalised": recordings.recordings_finalise_stuck(), "expired": replays.recordings_expire()}

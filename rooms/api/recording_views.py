@@ -1,20 +1,28 @@
-"""Thin API views for recordings: the host's switch, a participant's consent."""
+"""Thin API views for recordings: the host's switch, a participant's consent, the replay (info, audio
+with byte ranges, delete)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from rooms import selectors
 from rooms.api.serializers import (
     ParticipantOutputSerializer,
     RecordingConsentInputSerializer,
     RecordingSwitchInputSerializer,
 )
-from rooms.models import Participant
-from rooms.services import recordings
+from rooms.audio import CONTENT_TYPE
+from rooms.models import Participant, Recording
+from rooms.services import recordings, replays
 
 
 def _me(request: Request) -> User:
@@ -23,8 +31,36 @@ def _me(request: Request) -> User:
     return user
 
 
+def recording_payload(recording: Recording) -> dict[str, Any]:
+    space_id = recording.space_id
+    return {
+        "space_id": space_id,
+        "state": recording.state,
+        "started_at": recording.started_at,
+        "ended_at": recording.ended_at,
+        "duration_ms": recording.duration_ms,
+        "size_bytes": recording.size_bytes,
+        "content_type": CONTENT_TYPE,
+        "audio_url": f"/api/v1/spaces/{space_id}/recording/audio" if recording.state == "ready" else None,
+        "share_url": f"{settings.SPACES_PUBLIC_URL}/s/{space_id}",
+        "timeline": selectors.recording_timeline(recording=recording),
+    }
+
+
 class RecordingSwitchView(APIView):
-    """``POST /spaces/{id}/recording {"on": true|false}``: host only, before or during the Space."""
+    """``POST /spaces/{id}/recording {"on": true|false}``: host only, before or during the Space.
+    ``GET``: the recording (state, duration, timeline, audio URL) for whoever may hear it.
+    ``DELETE``: the host deletes it (files included) once the Space has ended."""
+
+    @extend_schema(responses={200: None})
+    def get(self, request: Request, space_id: int) -> Response:
+        recording = selectors.recording_visible(space_id=space_id, user=_me(request))
+        return Response(recording_payload(recording))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, space_id: int) -> Response:
+        replays.recording_delete(space_id=space_id, actor=_me(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=RecordingSwitchInputSerializer, responses={200: None})
     def post(self, request: Request, space_id: int) -> Response:
@@ -46,3 +82,23 @@ class RecordingConsentView(APIView):
         )
         participant = Participant.objects.select_related("user").get(pk=participant.pk)
         return Response(ParticipantOutputSerializer(participant).data)
+
+
+class RecordingAudioView(APIView):
+    """``GET /spaces/{id}/recording/audio``: the replay (Ogg Opus), with ``Range`` requests (206)."""
+
+    @extend_schema(responses={200: None, 206: None})
+    def get(self, request: Request, space_id: int) -> StreamingHttpResponse:
+        recording = selectors.recording_visible(space_id=space_id, user=_me(request))
+        rng = replays.replay_open(recording=recording, range_header=request.headers.get("Range", ""))
+        response = StreamingHttpResponse(
+            replays.replay_stream(recording=recording, rng=rng),
+            status=status.HTTP_206_PARTIAL_CONTENT if rng.partial else status.HTTP_200_OK,
+            content_type=CONTENT_TYPE,
+        )
+        response["Accept-Ranges"] = "bytes"
+        response["Content-Length"] = str(rng.length)
+        response["Cache-Control"] = "private, max-age=3600"
+        if rng.partial:
+            response["Content-Range"] = f"bytes {rng.start}-{rng.end}/{rng.size}"
+        return response

@@ -50,6 +50,7 @@ urlpatterns = [
     path("spaces/<int:space_id>/reactions", discovery_views.ReactionView.as_view(), name="space-reactions"),
     path("spaces/<int:space_id>/messages", discovery_views.MessagesView.as_view(), name="space-messages"),
     path("spaces/<int:space_id>/recording", recording_views.RecordingSwitchView.as_view(), name="space-recording"),
+    path("spaces/<int:space_id>/recording/audio", recording_views.RecordingAudioView.as_view(), name="space-replay"),
     path(
         "spaces/<int:space_id>/recording/consent",
         recording_views.RecordingConsentView.as_view(),

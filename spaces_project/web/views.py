@@ -3,6 +3,8 @@ these views only render shells (and the public share page, which must work witho
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -12,7 +14,9 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from rooms.models import Space
+from rooms import selectors
+from rooms.models import Recording, Space
+from spaces_project.common.exceptions import ApplicationError
 
 
 @ensure_csrf_cookie
@@ -68,8 +72,37 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     return render(request, "web/dashboard.html", {"page": "dashboard"})
 
 
+def _start_s(value: str | None) -> float:
+    try:
+        t = float(value or 0)
+    except ValueError:
+        return 0.0
+    return t if 0 <= t < 10**7 else 0.0
+
+
+def _replay_context(request: HttpRequest, space: Space) -> dict[str, Any]:
+    """The replay player for whoever may hear it (same rules as the API), or why not."""
+    if not Recording.objects.filter(space=space).exists():
+        return {}
+    if not isinstance(request.user, User):
+        return {"replay_refusal": "Log in to play the replay."}
+    try:
+        recording = selectors.recording_visible(space_id=space.pk, user=request.user)
+    except ApplicationError as exc:
+        if exc.code == "recording_not_found":
+            return {}
+        return {"replay_refusal": str(exc.detail)}
+    timeline = [
+        dict(s, start_s=int(s["start_ms"]) / 1000)  # type: ignore[call-overload]
+        for s in selectors.recording_timeline(recording=recording)
+    ]
+    return {"recording": recording, "timeline": timeline, "start_s": _start_s(request.GET.get("t"))}
+
+
 def share_page(request: HttpRequest, space_id: int) -> HttpResponse:
-    """Public share page with OpenGraph tags: title, host, state, listener count."""
+    """Public share page with OpenGraph tags (title, host, state, listener count), and the replay
+    (``?t=`` seconds to start at) once the Space has one."""
     space = get_object_or_404(Space.objects.select_related("host"), pk=space_id)
     url = request.build_absolute_uri()
-    return render(request, "web/share.html", {"page": "share", "space": space, "share_url": url})
+    context = {"page": "share", "space": space, "share_url": url, **_replay_context(request, space)}
+    return render(request, "web/share.html", context)
