@@ -148,3 +148,18 @@ class RangeNotSatisfiable(ApplicationError):
     code = "range_not_satisfiable"
     status_code = 416
     default_detail = "The requested byte range is outside the file."
+
+
+class ClipsDisabled(Forbidden):
+    code = "clips_disabled"
+    default_detail = "The host has turned clips off for this Space."
+
+
+class InvalidClipRange(ApplicationError):
+    code = "invalid_clip_range"
+    default_detail = "A clip is up to 60 seconds of what has been recorded."
+
+
+class ClipNotFound(NotFound):
+    code = "clip_not_found"
+    default_detail = "No such clip."

@@ -213,6 +213,7 @@ REST_FRAMEWORK = {
         "message": os.environ.get("SPACES_THROTTLE_MESSAGE", "10/min"),
         "report": os.environ.get("SPACES_THROTTLE_REPORT", "10/hour"),
         "join": os.environ.get("SPACES_THROTTLE_JOIN", "60/min"),
+        "clip": os.environ.get("SPACES_THROTTLE_CLIP", "20/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

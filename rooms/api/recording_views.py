@@ -91,14 +91,19 @@ class RecordingAudioView(APIView):
     def get(self, request: Request, space_id: int) -> StreamingHttpResponse:
         recording = selectors.recording_visible(space_id=space_id, user=_me(request))
         rng = replays.replay_open(recording=recording, range_header=request.headers.get("Range", ""))
-        response = StreamingHttpResponse(
-            replays.replay_stream(recording=recording, rng=rng),
-            status=status.HTTP_206_PARTIAL_CONTENT if rng.partial else status.HTTP_200_OK,
-            content_type=CONTENT_TYPE,
-        )
-        response["Accept-Ranges"] = "bytes"
-        response["Content-Length"] = str(rng.length)
-        response["Cache-Control"] = "private, max-age=3600"
-        if rng.partial:
-            response["Content-Range"] = f"bytes {rng.start}-{rng.end}/{rng.size}"
-        return response
+        return ranged_response(name=recording.file, rng=rng)
+
+
+def ranged_response(*, name: str, rng: replays.ByteRange) -> StreamingHttpResponse:
+    """A stored audio file, whole (200) or one byte range (206), as mobile players and browsers ask."""
+    response = StreamingHttpResponse(
+        replays.file_stream(name=name, rng=rng),
+        status=status.HTTP_206_PARTIAL_CONTENT if rng.partial else status.HTTP_200_OK,
+        content_type=CONTENT_TYPE,
+    )
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Length"] = str(rng.length)
+    response["Cache-Control"] = "private, max-age=3600"
+    if rng.partial:
+        response["Content-Range"] = f"bytes {rng.start}-{rng.end}/{rng.size}"
+    return response

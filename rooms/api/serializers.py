@@ -29,6 +29,7 @@ class SpaceUpdateInputSerializer(serializers.Serializer[dict[str, Any]]):
     )
     scheduled_start = serializers.DateTimeField(required=False)
     listener_cap = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False)
+    clips_enabled = serializers.BooleanField(required=False)
 
 
 class ReasonInputSerializer(serializers.Serializer[dict[str, Any]]):
@@ -62,6 +63,7 @@ class SpaceOutputSerializer(serializers.ModelSerializer[Space]):
             "listener_cap",
             "listener_count",
             "record",
+            "clips_enabled",
             "seq",
             "created_at",
         ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rooms.api import discovery_views, recording_views, views
+from rooms.api import clip_views, discovery_views, recording_views, views
 
 urlpatterns = [
     path("spaces", discovery_views.SpaceCollectionView.as_view(), name="space-list"),
@@ -56,5 +56,8 @@ urlpatterns = [
         recording_views.RecordingConsentView.as_view(),
         name="space-recording-consent",
     ),
+    path("spaces/<int:space_id>/clips", clip_views.ClipCreateView.as_view(), name="space-clips"),
+    path("clips/<int:clip_id>", clip_views.ClipDetailView.as_view(), name="clip-detail"),
+    path("clips/<int:clip_id>/audio", clip_views.ClipAudioView.as_view(), name="clip-audio"),
     path("me/notifications", discovery_views.NotificationsView.as_view(), name="me-notifications"),
 ]

@@ -156,6 +156,9 @@ def space_update(*, space_id: int, actor: User, **fields: Any) -> Space:
     if "listener_cap" in fields:
         space.listener_cap = int(fields["listener_cap"])
         changed.append("listener_cap")
+    if "clips_enabled" in fields:
+        space.clips_enabled = bool(fields["clips_enabled"])
+        changed.append("clips_enabled")
     if changed:
         space.save(update_fields=[*changed, "updated_at"])
         data = {name: getattr(space, name) for name in changed}

@@ -294,24 +294,41 @@ def recording_finalise(*, space_id: int) -> str:
 def _join_parts(parts: list[RecordingPart], out_path: str) -> int:
     """Lay the parts on the timeline in order; gaps become silence, overlaps keep the earlier audio."""
     writer = audio.OpusWriter(out_path)
-    cursor = 0  # samples written
+    written = join_window(parts, writer, start_ms=0, end_ms=None)
+    writer.close()
+    return written
+
+
+def join_window(parts: list[RecordingPart], writer: audio.OpusWriter, *, start_ms: int, end_ms: int | None) -> int:
+    """Write the timeline's ``[start_ms, end_ms)`` (to the last part's end if None) from ``parts`` (sorted by
+    start); returns the samples written. Also used for clips."""
+    first = start_ms * audio.SAMPLES_PER_MS
+    last = None if end_ms is None else end_ms * audio.SAMPLES_PER_MS
+    cursor = first  # timeline position (samples) written up to
     for part in parts:
-        start = part.start_ms * audio.SAMPLES_PER_MS
-        if start > cursor:
-            writer.write_silence(start - cursor)
-            cursor = start
-        skip = cursor - start
+        part_start = part.start_ms * audio.SAMPLES_PER_MS
+        if last is not None and part_start >= last:
+            break
+        if part_start + part.duration_ms * audio.SAMPLES_PER_MS <= cursor:
+            continue
+        if part_start > cursor:
+            writer.write_silence(part_start - cursor)
+            cursor = part_start
+        position = part_start
         with default_storage.open(part.file, "rb") as fh:
             for block in audio.decode_blocks(fh):
-                if skip >= block.size:
-                    skip -= block.size
-                    continue
-                kept = block[skip:]
-                skip = 0
-                writer.write(kept)
-                cursor += kept.size
-    writer.close()
-    return cursor
+                lo, hi = (
+                    max(cursor, position),
+                    position + block.size if last is None else min(last, position + block.size),
+                )
+                if hi > lo:
+                    writer.write(block[lo - position : hi - position])
+                    cursor = hi
+                position += block.size
+    if last is not None and cursor < last:
+        writer.write_silence(last - cursor)
+        cursor = last
+    return cursor - first
 
 
 def recordings_finalise_stuck(*, older_than_s: float = 60) -> list[int]:

@@ -52,8 +52,9 @@ def byte_range(header: str, size: int) -> ByteRange:
     return ByteRange(start, end, size, True)
 
 
-def replay_stream(*, recording: Recording, rng: ByteRange) -> Iterator[bytes]:
-    with default_storage.open(recording.file, "rb") as fh:
+def file_stream(*, name: str, rng: ByteRange) -> Iterator[bytes]:
+    """The bytes of ``rng`` of a stored file, in chunks."""
+    with default_storage.open(name, "rb") as fh:
         fh.seek(rng.start)
         left = rng.length
         while left > 0:

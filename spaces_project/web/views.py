@@ -106,3 +106,30 @@ def share_page(request: HttpRequest, space_id: int) -> HttpResponse:
     url = request.build_absolute_uri()
     context = {"page": "share", "space": space, "share_url": url, **_replay_context(request, space)}
     return render(request, "web/share.html", context)
+
+
+def clip_page(request: HttpRequest, clip_id: int) -> HttpResponse:
+    """A clip's own page: OpenGraph audio tags and a player (for whoever may hear it)."""
+    from django.http import Http404
+    from rest_framework.exceptions import APIException
+
+    from rooms.services import clips
+
+    viewer = request.user if isinstance(request.user, User) else None
+    try:
+        clip = clips.clip_visible(clip_id=clip_id, user=viewer)
+    except (ApplicationError, APIException) as exc:
+        if exc.status_code == 404:
+            raise Http404() from None
+        refusal = "Log in to play this clip." if viewer is None else str(exc.detail)
+        return render(request, "web/clip.html", {"page": "clip", "refusal": refusal}, status=exc.status_code)
+    base = f"{request.scheme}://{request.get_host()}"
+    context = {
+        "page": "clip",
+        "clip": clip,
+        "seconds": (clip.end_ms - clip.start_ms) / 1000,
+        "start_s": clip.start_ms // 1000,
+        "audio_url": f"{base}/api/v1/clips/{clip.pk}/audio",
+        "page_url": request.build_absolute_uri(),
+    }
+    return render(request, "web/clip.html", context)
