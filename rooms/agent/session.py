@@ -46,10 +46,11 @@ class SpaceSession:
         self.lost = False  # the lease is gone: store nothing more
         self.parts_stored = 0
         self._readers: dict[str, asyncio.Task[None]] = {}
-        self._stores: set[asyncio.Task[None]] = set()
+        self._stores: set[asyncio.Task[None]] = set()  # stores and confirmations in flight
         self._store_lock = asyncio.Lock()
         self._part: list[np.ndarray] = []
         self._part_start_ms = 0
+        self._plan_reads = self._plan_applied = 0
 
     def stop(self, reason: str) -> None:
         if not self.stopped.is_set():
@@ -84,6 +85,24 @@ class SpaceSession:
             return
         buffer = self.mixer.add(publication.sid, user_id)
         self._readers[publication.sid] = asyncio.create_task(self._read(track, buffer))
+        confirm = asyncio.create_task(self._confirm(publication.sid))
+        self._stores.add(confirm)
+        confirm.add_done_callback(self._stores.discard)
+
+    async def _confirm(self, sid: str) -> None:
+        """Read consent again now that the track exists, then let it into the mix (if its owner consents)."""
+        await self._refresh_plan()
+        self.mixer.confirm(sid)
+
+    async def _refresh_plan(self) -> recordings.AgentPlan:
+        """Read the plan; a read that started earlier never replaces one that started later."""
+        self._plan_reads += 1
+        ticket = self._plan_reads
+        plan = await db(recordings.agent_plan, space_id=self.space_id)
+        if ticket > self._plan_applied and plan.recording_id == self.plan.recording_id:
+            self._plan_applied = ticket
+            self.plan = plan
+        return plan
 
     def _on_untrack(self, track: rtc.Track, publication: rtc.RemoteTrackPublication, participant: Any) -> None:
         self.mixer.remove(publication.sid)
@@ -131,11 +150,10 @@ class SpaceSession:
     async def _plan_loop(self) -> None:
         while True:
             await asyncio.sleep(settings.SPACES_AGENT_POLL_S)
-            plan = await db(recordings.agent_plan, space_id=self.space_id)
+            plan = await self._refresh_plan()
             if plan.recording_id != self.plan.recording_id or not plan.needed:
                 self.stop("not_needed")
                 return
-            self.plan = plan
 
     # --- storing -------------------------------------------------------------------------------------
     def _flush(self, *, next_start_ms: int) -> None:
