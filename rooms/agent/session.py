@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 FRAME_MS = FRAME // audio.SAMPLES_PER_MS
 LATENCY_S = 0.06  # the mix of t is made at t + 60 ms: the jitter buffers' depth
+BATCH_S = 0.08  # frames are mixed in batches: up to 80 ms later, from audio already buffered
 FIRST_PART_S = 0.5  # the first part is short, so audio reaches storage soon after recording starts
 CONNECT_TIMEOUT_S = 10.0
 
@@ -111,7 +112,7 @@ class SpaceSession:
             reader.cancel()
 
     async def _read(self, track: rtc.Track, buffer: TrackBuffer) -> None:
-        stream = rtc.AudioStream(track, sample_rate=audio.RATE, num_channels=1)
+        stream = rtc.AudioStream(track, sample_rate=audio.RATE, num_channels=1, frame_size_ms=FRAME_MS)
         try:
             async for event in stream:
                 buffer.push(np.frombuffer(event.frame.data, dtype=np.int16).copy())
@@ -129,8 +130,8 @@ class SpaceSession:
         n = 0
         while True:
             delay = t0 + (n + 1) * FRAME_MS / 1000 + LATENCY_S - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if delay > 0:  # wake once per BATCH_S and make every frame then due (fewer wake-ups per Space)
+                await asyncio.sleep(delay + BATCH_S)
             frame, energy = self.mixer.mix(self.plan.consenting)
             self.timeline.feed(base_ms + n * FRAME_MS, energy)
             self._part.append(frame)
