@@ -179,3 +179,22 @@ def test_killed_agent_is_replaced_within_the_lease_time(world_rec, run_agents):
     # lost: the unstored part, the wait for the lease to expire, the new agent's poll and join
     assert 200 <= gap_ms <= (LEASE_S + PART_S + POLL_S + 0.5) * 1000, gap_ms
     assert (host_l > PRESENT).mean() > 0.5
+
+
+def test_agent_that_cannot_reach_livekit_is_unhealthy_and_retries(world_rec, run_agents, client):
+    world = world_rec
+    space = Space.objects.get(pk=world.space_id)
+    dead = {"LIVEKIT_URL": "ws://127.0.0.1:9", "LIVEKIT_API_URL": "http://127.0.0.1:9"}
+    run_agents.start("agent-blind", **dead)
+    assert wait_until(lambda: AgentWorker.objects.filter(agent_id="agent-blind").exists(), timeout=30)
+    _record_on(world)
+    # it takes the Space, cannot join, gives it back and says so; then it tries again (backoff 3 s, 6 s)
+    assert wait_until(lambda: not AgentWorker.objects.get(agent_id="agent-blind").livekit_ok, timeout=15)
+    agents = {a["agent_id"]: a for a in client.get("/readyz").json()["agents"]}
+    assert not agents["agent-blind"]["healthy"] and agents["agent-blind"]["last_error"]
+    assert wait_until(lambda: AgentLease.objects.get(space=space).epoch >= 2, timeout=15)
+    assert not RecordingPart.objects.filter(recording__space=space).exists()
+    # a healthy agent started meanwhile takes the Space the blind one keeps giving back
+    _start_agents(run_agents, "agent-ok")
+    assert wait_until(lambda: RecordingPart.objects.filter(recording__space=space, agent_id="agent-ok").exists(), 20)
+    assert AgentWorker.objects.get(agent_id="agent-ok").livekit_ok
