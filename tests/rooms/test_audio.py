@@ -82,3 +82,29 @@ def test_remuxer_with_no_parts_writes_silence():
     buffer = io.BytesIO()
     assert audio.OpusRemuxer(buffer).close(end=500 * MS) == 500 * MS
     assert audio.decode(buffer.getvalue()).size == 500 * MS
+
+
+def test_ogg_crc_matches_the_pages_libavformat_writes():
+    data = audio.encode(tone(440, 300))
+    offset, pages = 0, 0
+    while offset < len(data):
+        count = data[offset + 26]
+        end = offset + 27 + count + sum(data[offset + 27 : offset + 27 + count])
+        page = data[offset:end]
+        assert int.from_bytes(page[22:26], "little") == audio.ogg_crc(page[:22] + b"\0\0\0\0" + page[26:])
+        offset, pages = end, pages + 1
+    assert pages >= 3
+
+
+def test_a_part_cut_short_joins_up_to_its_last_page_and_the_rest_stays_silent():
+    whole = audio.encode(tone(440, 3000))
+    cut = whole[: len(whole) // 2 + 37]  # mid-page: a crash while the part was written
+    buffer = io.BytesIO()
+    remuxer = audio.OpusRemuxer(buffer)
+    remuxer.add_part(io.BytesIO(cut), start=0, samples=3000 * MS)
+    remuxer.add_part(io.BytesIO(audio.encode(tone(880, 1000))), start=3000 * MS, samples=1000 * MS)
+    assert remuxer.close(end=4000 * MS) == 4000 * MS
+    pcm = audio.decode(buffer.getvalue())
+    assert pcm.size == 4000 * MS
+    assert audio.rms(pcm[100 * MS : 1000 * MS]) > 4500 and audio.rms(pcm[2600 * MS : 2950 * MS]) < 50
+    assert abs(peak_hz(pcm[3050 * MS : 3950 * MS]) - 880) < 5
