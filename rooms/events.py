@@ -23,6 +23,7 @@ INVITE_ANSWERED = "invite.answered"
 PARTICIPANT_MUTED = "participant.muted"
 PARTICIPANT_REMOVED = "participant.removed"
 LISTENERS_COUNT = "listeners.count"
+RECORDING_UPDATED = "recording.updated"
 
 
 def stage_member(participant: Participant) -> dict[str, Any]:
@@ -34,4 +35,5 @@ def stage_member(participant: Participant) -> dict[str, Any]:
         "is_muted": participant.is_muted,
         "is_connected": participant.is_connected,
         "is_speaking": participant.is_speaking,
+        "recording_declined": participant.recording_declined,
     }

@@ -95,6 +95,7 @@ def _stage(space: Space) -> list[dict[str, Any]]:
             "is_muted": p.is_muted,
             "is_connected": p.is_connected,
             "is_speaking": p.is_speaking,
+            "recording_declined": p.recording_declined,
         }
         for p in selectors.stage_of(space=space)
     ]
@@ -122,7 +123,14 @@ def _you(space: Space, user: User) -> dict[str, Any]:
         "role": role,
         "hand": {"raised_at": hand.raised_at.isoformat()} if hand else None,
         "invitation": (
-            {"id": invitation.pk, "role": invitation.role, "inviter_id": invitation.inviter_id} if invitation else None
+            {
+                "id": invitation.pk,
+                "role": invitation.role,
+                "inviter_id": invitation.inviter_id,
+                "recorded": space.record,
+            }
+            if invitation
+            else None
         ),
     }
 
@@ -160,6 +168,7 @@ def space_snapshot_full(*, space_id: int, user: User) -> tuple[str, int, bool]:
                 "state": space.state,
                 "host_id": space.host_id,
                 "started_at": space.started_at.isoformat() if space.started_at else None,
+                "recording": space.record,
             },
             "stage": _stage(space),
             "you": you,

@@ -1,6 +1,13 @@
 from django.urls import path
 
-from rooms.api import audio_health_views, discovery_views, first_visit_views, views
+from rooms.api import (
+    audio_health_views,
+    clip_views,
+    discovery_views,
+    first_visit_views,
+    recording_views,
+    views,
+)
 
 urlpatterns = [
     path("spaces", discovery_views.SpaceCollectionView.as_view(), name="space-list"),
@@ -54,5 +61,16 @@ urlpatterns = [
         "spaces/<int:space_id>/audio-reports", audio_health_views.AudioReportView.as_view(), name="space-audio-reports"
     ),
     path("ops/audio-health", audio_health_views.OpsAudioHealthView.as_view(), name="ops-audio-health"),
+    path("spaces/<int:space_id>/recording", recording_views.RecordingSwitchView.as_view(), name="space-recording"),
+    path("spaces/<int:space_id>/recording/audio", recording_views.RecordingAudioView.as_view(), name="space-replay"),
+    path(
+        "spaces/<int:space_id>/recording/consent",
+        recording_views.RecordingConsentView.as_view(),
+        name="space-recording-consent",
+    ),
+    path("spaces/<int:space_id>/summary", recording_views.SpaceSummaryView.as_view(), name="space-summary"),
+    path("spaces/<int:space_id>/clips", clip_views.ClipCreateView.as_view(), name="space-clips"),
+    path("clips/<int:clip_id>", clip_views.ClipDetailView.as_view(), name="clip-detail"),
+    path("clips/<int:clip_id>/audio", clip_views.ClipAudioView.as_view(), name="clip-audio"),
     path("me/notifications", discovery_views.NotificationsView.as_view(), name="me-notifications"),
 ]

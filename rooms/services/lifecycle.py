@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.exceptions import AccountSuspended, NotEligible
 from accounts.models import User
 from accounts.selectors import host_eligibility
-from rooms import events
+from rooms import events, summary
 from rooms.exceptions import HostAlreadyLive, InvalidSchedule, NotHost, SpaceNotScheduled
 from rooms.models import (
     HandRaise,
@@ -27,6 +27,7 @@ from rooms.models import (
     SpaceState,
 )
 from rooms.notifications import reminders_notify_on_commit
+from rooms.services import recordings
 from rooms.services._common import audit, emit_room, livekit_close_room, lock_space
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def _go_live(*, space: Space) -> None:
     except IntegrityError:
         raise HostAlreadyLive() from None
     Participant.objects.update_or_create(space=space, user_id=space.host_id, defaults={"role": Role.HOST})
+    recordings.on_space_live(space=space)
 
 
 @transaction.atomic
@@ -99,6 +101,7 @@ def space_create(
     topics: list[str] | None = None,
     scheduled_start: datetime | None = None,
     listener_cap: int | None = None,
+    record: bool = False,
 ) -> Space:
     """Create a Space that is live now (no ``scheduled_start``) or scheduled up to 14 days ahead.
 
@@ -113,6 +116,7 @@ def space_create(
         topics=_clean_topics(topics or []),
         listener_cap=settings.SPACES_DEFAULT_LISTENER_CAP if listener_cap is None else listener_cap,
         scheduled_start=scheduled_start,
+        record=record,
     )
     if scheduled_start is not None:
         _check_schedule(scheduled_start)
@@ -152,6 +156,9 @@ def space_update(*, space_id: int, actor: User, **fields: Any) -> Space:
     if "listener_cap" in fields:
         space.listener_cap = int(fields["listener_cap"])
         changed.append("listener_cap")
+    if "clips_enabled" in fields:
+        space.clips_enabled = bool(fields["clips_enabled"])
+        changed.append("clips_enabled")
     if changed:
         space.save(update_fields=[*changed, "updated_at"])
         data = {name: getattr(space, name) for name in changed}
@@ -215,9 +222,11 @@ def space_end(*, space_id: int, actor: User | None, reason: str = "", actor_role
 
         raise SpaceNotLive()
     _close(space=space, state=SpaceState.ENDED)
+    summary.on_space_end(space=space)
     audit(space=space, actor=actor, actor_role=actor_role if actor else "system", action="end", reason=reason)
     emit_room(space=space, type=events.SPACE_ENDED, data={"reason": reason, "ended_at": now_iso(space.ended_at)})
     livekit_close_room(space=space)
+    recordings.on_space_end(space=space)
     logger.info("space.ended", extra={"space_id": space.pk, "reason": reason})
     return space
 
