@@ -42,6 +42,10 @@ class Space(TimeStampedModel):
     listener_cap = models.PositiveIntegerField(default=0, help_text="0 = no cap")
     # Number of connected listeners, kept by presence changes with F() updates.
     listener_count = models.PositiveIntegerField(default=0)
+    # The most listeners connected at once (kept with listener_count, in the same UPDATE).
+    peak_listener_count = models.PositiveIntegerField(default=0)
+    # Reactions sent; counted in the shared cache while live, written here when the Space ends.
+    reaction_count = models.PositiveIntegerField(default=0)
     # Last websocket event number of this Space; taken with F() in the transaction of the change.
     seq = models.PositiveBigIntegerField(default=0)
     # Set when the last host-team member leaves a live Space; the auto-end task reads it.

@@ -256,6 +256,25 @@ LIVEKIT_ROOM_PREFIX = os.environ.get("LIVEKIT_ROOM_PREFIX", "space-")
 # --- Recordings and the audio agent (rooms/agent/, docs/architecture.md "The audio agent") -------
 # Recordings go to Django's default storage: the filesystem under MEDIA_ROOT unless STORAGES says otherwise.
 MEDIA_ROOT = os.environ.get("SPACES_MEDIA_ROOT", str(BASE_DIR / "media"))
+if os.environ.get("SPACES_S3_BUCKET"):
+    # Any S3-compatible object store through django-storages (tested against SeaweedFS, bin/services s3).
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": os.environ["SPACES_S3_BUCKET"],
+                "endpoint_url": os.environ.get("SPACES_S3_ENDPOINT_URL") or None,
+                "access_key": os.environ.get("SPACES_S3_ACCESS_KEY_ID", ""),
+                "secret_key": os.environ.get("SPACES_S3_SECRET_ACCESS_KEY", ""),
+                "region_name": os.environ.get("SPACES_S3_REGION", "us-east-1"),
+                "addressing_style": "path",
+                "file_overwrite": False,
+                "default_acl": None,
+                "querystring_auth": True,
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 # An agent renews its lease on a Space every RENEW_S; another agent may take the Space once it has not
 # been renewed for LEASE_S. A killed agent's Space therefore records again within LEASE_S + POLL_S.
 SPACES_AGENT_LEASE_S = env_float("SPACES_AGENT_LEASE_S", 15.0)

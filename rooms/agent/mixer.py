@@ -58,6 +58,11 @@ class TrackBuffer:
         self.size -= filled
         return out
 
+    def trim(self, keep: int = PRIME) -> None:
+        """Keep only the newest ``keep`` samples (a track that waited to be confirmed joins the mix in time)."""
+        if self.size > keep:
+            self._take(self.size - keep)
+
     def pull(self, n: int) -> np.ndarray | None:
         """The next ``n`` samples, or None while (re)priming. A short buffer gives what it has + silence."""
         if not self.primed:
@@ -69,24 +74,38 @@ class TrackBuffer:
 
 
 class Mixer:
-    """Sums the tracks of consenting speakers, ``FRAME`` samples at a time."""
+    """Sums the tracks of consenting speakers, ``FRAME`` samples at a time.
+
+    A new track is *pending* until the caller confirms it against consent read after it appeared:
+    a speaker who declined just before publishing is never mixed, not even for one poll interval.
+    """
 
     def __init__(self) -> None:
         self.tracks: dict[str, tuple[int, TrackBuffer]] = {}  # track sid -> (user id, buffer)
+        self.pending: set[str] = set()
 
     def add(self, sid: str, user_id: int) -> TrackBuffer:
         buffer = TrackBuffer()
         self.tracks[sid] = (user_id, buffer)
+        self.pending.add(sid)
         return buffer
+
+    def confirm(self, sid: str) -> None:
+        if sid in self.pending and sid in self.tracks:
+            self.pending.discard(sid)
+            self.tracks[sid][1].trim()
 
     def remove(self, sid: str) -> None:
         self.tracks.pop(sid, None)
+        self.pending.discard(sid)
 
     def mix(self, included: frozenset[int] | set[int]) -> tuple[np.ndarray, dict[int, float]]:
         """One frame of the mix and each included speaker's RMS in it. Excluded tracks are drained unheard."""
         total = np.zeros(FRAME, dtype=np.int32)
         energy: dict[int, float] = {}
-        for user_id, buffer in list(self.tracks.values()):
+        for sid, (user_id, buffer) in list(self.tracks.items()):
+            if sid in self.pending:
+                continue  # not pulled: its buffer keeps the newest audio until it is confirmed
             samples = buffer.pull(FRAME)
             if samples is None or user_id not in included:
                 continue

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 FRAME_MS = FRAME // audio.SAMPLES_PER_MS
 LATENCY_S = 0.06  # the mix of t is made at t + 60 ms: the jitter buffers' depth
+BATCH_S = 0.08  # frames are mixed in batches: up to 80 ms later, from audio already buffered
 FIRST_PART_S = 0.5  # the first part is short, so audio reaches storage soon after recording starts
 CONNECT_TIMEOUT_S = 10.0
 
@@ -47,10 +48,11 @@ class SpaceSession:
         self.lost = False  # the lease is gone: store nothing more
         self.parts_stored = 0
         self._readers: dict[str, asyncio.Task[None]] = {}
-        self._stores: set[asyncio.Task[None]] = set()
+        self._stores: set[asyncio.Task[None]] = set()  # stores and confirmations in flight
         self._store_lock = asyncio.Lock()
         self._part: list[np.ndarray] = []
         self._part_start_ms = 0
+        self._plan_reads = self._plan_applied = 0
         # Live captions (issue 17): a separate hook fed the same frames; see rooms/agent/captions_hook.py.
         self.captions = CaptionsHook(space_id=space_id, started_at=plan.started_at)
 
@@ -87,6 +89,24 @@ class SpaceSession:
             return
         buffer = self.mixer.add(publication.sid, user_id)
         self._readers[publication.sid] = asyncio.create_task(self._read(track, buffer, publication.sid, user_id))
+        confirm = asyncio.create_task(self._confirm(publication.sid))
+        self._stores.add(confirm)
+        confirm.add_done_callback(self._stores.discard)
+
+    async def _confirm(self, sid: str) -> None:
+        """Read consent again now that the track exists, then let it into the mix (if its owner consents)."""
+        await self._refresh_plan()
+        self.mixer.confirm(sid)
+
+    async def _refresh_plan(self) -> recordings.AgentPlan:
+        """Read the plan; a read that started earlier never replaces one that started later."""
+        self._plan_reads += 1
+        ticket = self._plan_reads
+        plan = await db(recordings.agent_plan, space_id=self.space_id)
+        if ticket > self._plan_applied and plan.recording_id == self.plan.recording_id:
+            self._plan_applied = ticket
+            self.plan = plan
+        return plan
 
     def _on_untrack(self, track: rtc.Track, publication: rtc.RemoteTrackPublication, participant: Any) -> None:
         self.mixer.remove(publication.sid)
@@ -96,7 +116,7 @@ class SpaceSession:
             reader.cancel()
 
     async def _read(self, track: rtc.Track, buffer: TrackBuffer, sid: str, user_id: int) -> None:
-        stream = rtc.AudioStream(track, sample_rate=audio.RATE, num_channels=1)
+        stream = rtc.AudioStream(track, sample_rate=audio.RATE, num_channels=1, frame_size_ms=FRAME_MS)
         try:
             async for event in stream:
                 samples = np.frombuffer(event.frame.data, dtype=np.int16).copy()
@@ -116,8 +136,8 @@ class SpaceSession:
         n = 0
         while True:
             delay = t0 + (n + 1) * FRAME_MS / 1000 + LATENCY_S - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if delay > 0:  # wake once per BATCH_S and make every frame then due (fewer wake-ups per Space)
+                await asyncio.sleep(delay + BATCH_S)
             frame, energy = self.mixer.mix(self.plan.consenting)
             self.timeline.feed(base_ms + n * FRAME_MS, energy)
             self._part.append(frame)
@@ -137,11 +157,10 @@ class SpaceSession:
     async def _plan_loop(self) -> None:
         while True:
             await asyncio.sleep(settings.SPACES_AGENT_POLL_S)
-            plan = await db(recordings.agent_plan, space_id=self.space_id)
+            plan = await self._refresh_plan()
             if plan.recording_id != self.plan.recording_id or not plan.needed:
                 self.stop("not_needed")
                 return
-            self.plan = plan
 
     # --- storing -------------------------------------------------------------------------------------
     def _flush(self, *, next_start_ms: int) -> None:

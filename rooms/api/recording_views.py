@@ -107,3 +107,13 @@ def ranged_response(*, name: str, rng: replays.ByteRange) -> StreamingHttpRespon
     if rng.partial:
         response["Content-Range"] = f"bytes {rng.start}-{rng.end}/{rng.size}"
     return response
+
+
+class SpaceSummaryView(APIView):
+    """``GET /spaces/{id}/summary``: the host team's figures for a live or ended Space."""
+
+    @extend_schema(responses={200: None})
+    def get(self, request: Request, space_id: int) -> Response:
+        from rooms.summary import space_summary
+
+        return Response(space_summary(space_id=space_id, user=_me(request)))

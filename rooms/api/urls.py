@@ -56,6 +56,7 @@ urlpatterns = [
         recording_views.RecordingConsentView.as_view(),
         name="space-recording-consent",
     ),
+    path("spaces/<int:space_id>/summary", recording_views.SpaceSummaryView.as_view(), name="space-summary"),
     path("spaces/<int:space_id>/clips", clip_views.ClipCreateView.as_view(), name="space-clips"),
     path("clips/<int:clip_id>", clip_views.ClipDetailView.as_view(), name="clip-detail"),
     path("clips/<int:clip_id>/audio", clip_views.ClipAudioView.as_view(), name="clip-audio"),

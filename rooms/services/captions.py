@@ -242,7 +242,7 @@ def search(*, query: str, user: User, limit: int = SEARCH_LIMIT) -> list[dict[st
 
         vector = SearchVector("text", config="english")
         sq = SearchQuery(query, config="english", search_type="websearch")
-        # Matches the GIN index of migration 0006 (to_tsvector('english', COALESCE(text, ''))).
+        # Matches the GIN index of migration 0007 (to_tsvector('english', COALESCE(text, ''))).
         ranked = rows.annotate(search=vector, rank=SearchRank(vector, sq)).filter(search=sq)
         candidates = list(ranked.order_by("-rank", "-space__started_at", "start_ms")[: limit * 5])  # type: ignore[arg-type]
     else:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.exceptions import AccountSuspended, NotEligible
 from accounts.models import User
 from accounts.selectors import host_eligibility
-from rooms import events
+from rooms import events, summary
 from rooms.exceptions import HostAlreadyLive, InvalidSchedule, NotHost, SpaceNotScheduled
 from rooms.models import (
     HandRaise,
@@ -222,6 +222,7 @@ def space_end(*, space_id: int, actor: User | None, reason: str = "", actor_role
 
         raise SpaceNotLive()
     _close(space=space, state=SpaceState.ENDED)
+    summary.on_space_end(space=space)
     audit(space=space, actor=actor, actor_role=actor_role if actor else "system", action="end", reason=reason)
     emit_room(space=space, type=events.SPACE_ENDED, data={"reason": reason, "ended_at": now_iso(space.ended_at)})
     livekit_close_room(space=space)

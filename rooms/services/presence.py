@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import User
@@ -24,6 +25,8 @@ from rooms.services._common import emit_stage, livekit_apply, livekit_disconnect
 from spaces_project.common.db import atomic_retrying_deadlocks
 
 logger = logging.getLogger(__name__)
+
+PEAK_AFTER_JOIN = Greatest(F("peak_listener_count"), F("listener_count") + 1)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ def _mark_connected(*, space: Space, participant: Participant, enforce_cap: bool
         return False
     if participant.role == Role.LISTENER:
         room_left = Q(listener_cap=0) | Q(listener_count__lt=F("listener_cap")) if enforce_cap else Q()
-        if not Space.objects.filter(room_left, pk=space.pk).update(listener_count=F("listener_count") + 1):
+        grown = {"listener_count": F("listener_count") + 1, "peak_listener_count": PEAK_AFTER_JOIN}
+        if not Space.objects.filter(room_left, pk=space.pk).update(**grown):
             raise SpaceFull(extra={"cap": space.listener_cap})
     elif participant.role in HOST_TEAM:
         Space.objects.filter(pk=space.pk).update(host_team_absent_since=None)

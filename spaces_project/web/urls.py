@@ -13,4 +13,5 @@ urlpatterns = [
     path("dashboard", views.dashboard_page, name="web-dashboard"),
     path("s/<int:space_id>", views.share_page, name="web-share"),
     path("c/<int:clip_id>", views.clip_page, name="web-clip"),
+    path("spaces/<int:space_id>/summary", views.summary_page, name="web-summary"),
 ]

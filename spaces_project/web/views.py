@@ -99,6 +99,7 @@ def _replay_context(request: HttpRequest, space: Space) -> dict[str, Any]:
     return {"recording": recording, "timeline": timeline, "start_s": _start_s(request.GET.get("t"))}
 
 
+@ensure_csrf_cookie
 def share_page(request: HttpRequest, space_id: int) -> HttpResponse:
     """Public share page with OpenGraph tags (title, host, state, listener count), and the replay
     (``?t=`` seconds to start at) once the Space has one."""
@@ -133,3 +134,23 @@ def clip_page(request: HttpRequest, clip_id: int) -> HttpResponse:
         "page_url": request.build_absolute_uri(),
     }
     return render(request, "web/clip.html", context)
+
+
+@login_required
+def summary_page(request: HttpRequest, space_id: int) -> HttpResponse:
+    """The host's summary of a Space (the same figures as ``GET /api/v1/spaces/{id}/summary``)."""
+    from django.http import Http404
+
+    from rooms.summary import space_summary
+
+    assert isinstance(request.user, User)
+    space = get_object_or_404(Space, pk=space_id)
+    try:
+        summary = space_summary(space_id=space_id, user=request.user)
+    except ApplicationError as exc:
+        if exc.status_code == 404:
+            raise Http404() from None
+        return render(
+            request, "web/summary.html", {"page": "summary", "space": space, "refusal": exc.detail}, status=403
+        )
+    return render(request, "web/summary.html", {"page": "summary", "space": space, "summary": summary})

@@ -24,4 +24,28 @@
     document.getElementById("share-at-url").textContent = url;
     if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
   });
+  const clip = document.getElementById("clip-here");
+  if (clip) clip.addEventListener("click", async () => {
+    const start = Math.floor(audio.currentTime * 1000);
+    const end = Math.min(start + 30000, parseInt(clip.dataset.durationMs, 10));
+    const csrf = (document.cookie.match(/(?:^|; )csrftoken=([^;]+)/) || [])[1] || "";
+    const response = await fetch(`/api/v1/spaces/${clip.dataset.space}/clips`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": decodeURIComponent(csrf) },
+      body: JSON.stringify({ start_ms: start, end_ms: end }),
+    });
+    const body = await response.json();
+    const out = document.getElementById("share-at-url");
+    if (response.ok) {
+      out.innerHTML = "";
+      const link = document.createElement("a");
+      link.id = "clip-link";
+      link.href = `/c/${body.id}`;
+      link.textContent = `Clip ready: /c/${body.id}`;
+      out.appendChild(link);
+    } else {
+      out.textContent = body.detail || "Could not make the clip.";
+    }
+  });
 })();

@@ -47,11 +47,11 @@ class Agents:
         self.log_dir = log_dir
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, agent_id: str) -> subprocess.Popen[bytes]:
+    def start(self, agent_id: str, **env: str) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{agent_id}.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "run_agent", "--agent-id", agent_id],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.procs[agent_id] = proc
         return proc

@@ -184,6 +184,12 @@ def test_a_late_track_does_not_stall_the_mix_and_excluded_tracks_are_unheard():
         a.push(one)
         c.push(one * 2)
     b.push(one[: FRAME // 2])  # b is late: not primed yet
+    assert mixer.mix({1, 2, 3})[0].max() == 0  # nobody is mixed before consent is read again
+    for sid in ("ta", "tb", "tc"):
+        mixer.confirm(sid)
+    for _ in range(2):
+        a.push(one)
+        c.push(one * 2)
     frame, energy = mixer.mix({1, 2})
     assert int(frame[0]) == 1000 and set(energy) == {1}  # a alone; c (3) declined; b not ready
     timeline = SpeakerTimeline()

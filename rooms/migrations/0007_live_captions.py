@@ -21,7 +21,7 @@ def _fts_index_drop(apps, schema_editor):  # type: ignore[no-untyped-def]
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rooms', '0005_replays_and_clips'),
+        ('rooms', '0006_summary_counts'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
