@@ -1,5 +1,6 @@
 // The Space page: join through the API, audio through LiveKit, live state through the websocket.
 import { Room, RoomEvent, Track } from "livekit-client";
+import { captionsEvent, captionsSnapshot } from "./captions.js";
 
 const { api, esc, toast } = window.Spaces;
 const root = document.getElementById("space");
@@ -92,6 +93,7 @@ function applySnapshot(data) {
   state.invitation = you.invitation || null;
   state.handUp = !!you.hand;
   if (data.listener_count !== undefined) $("listener-count").textContent = data.listener_count;
+  captionsSnapshot(data);
   setRole(you.role || null);
   if (state.spaceState === "ended") endedLocally("This Space has ended.");
 }
@@ -113,6 +115,7 @@ function handleEvent(ev) {
     if (ev.seq > state.seq + 1 && state.seq) { resync(); return; }
     state.seq = ev.seq;
   }
+  if (captionsEvent(ev)) return;
   const d = ev.data || {};
   switch (ev.type) {
     case "listeners.count": $("listener-count").textContent = d.count ?? d.listener_count; break;
