@@ -46,14 +46,16 @@ class SpeakingPeer(Peer):
             frame = rtc.AudioFrame.create(48000, 1, n)
             data = np.frombuffer(frame.data, dtype=np.int16)
             if current is None and self._queue:
-                current, offset, started = self._queue.popleft(), 0, time.time()
+                # The source queues up to a second ahead: a sample is sent queued_duration from now.
+                current, offset, started = self._queue.popleft(), 0, time.time() + source.queued_duration
             if current is not None:
                 chunk = current[1][offset : offset + n]
                 data[: chunk.size] = chunk
                 offset += n
                 if offset >= current[1].size:
                     if current[0]:
-                        self.spoken.append((current[0], started, time.time()))
+                        ends = time.time() + source.queued_duration + n / 48000
+                        self.spoken.append((current[0], started, ends))
                     current = None
             await source.capture_frame(frame)  # paces the loop in real time
 
