@@ -8,6 +8,7 @@ durations; everything it started is stopped at the end.
 
     set -a; . .services/env; set +a          # bin/services up first (PostgreSQL, livekit-server binary)
     .venv/bin/python bench/agent_cost.py --spaces 6 --measure-s 20
+    .venv/bin/python bench/agent_cost.py --only-hour     # only join the synthetic hour (no LiveKit)
 
 Prints one JSON object and Markdown rows for docs/benchmarks.md.
 """
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--spaces", type=int, default=6)
     parser.add_argument("--measure-s", type=float, default=20.0)
     parser.add_argument("--skip-hour", action="store_true")
+    parser.add_argument("--only-hour", action="store_true", help="only join the synthetic one-hour recording")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
@@ -137,6 +139,10 @@ def main() -> None:
     from tests.rooms.livekit_harness import KEY, SECRET, LiveKitServer, Peer, free_port, livekit_binary
 
     call_command("migrate", verbosity=0)
+    if args.only_hour:
+        hour = one_hour_join_s()
+        print(json.dumps({**hour, "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1)}))
+        return
     # Leftovers of an interrupted run must not be recorded alongside (they would count in the CPU figure).
     Space.objects.filter(state="live").update(state="ended", record=False)
     binary = livekit_binary()

@@ -65,4 +65,8 @@ def recordings_sweep() -> dict[str, Any]:
     """Beat: finalise recordings whose hand-off was lost, and delete those past retention."""
     from rooms.services import replays
 
-    return {"finalised": recordings.recordings_finalise_stuck(), "expired": replays.recordings_expire()}
+    return {
+        "finalised": recordings.recordings_finalise_stuck(),
+        "expired": replays.recordings_expire(),
+        "agents_forgotten": replays.agents_forget_gone(),
+    }

@@ -292,11 +292,19 @@ def recording_finalise(*, space_id: int) -> str:
 
 
 def _join_parts(parts: list[RecordingPart], out_path: str) -> int:
-    """Lay the parts on the timeline in order; gaps become silence, overlaps keep the earlier audio."""
-    writer = audio.OpusWriter(out_path)
-    written = join_window(parts, writer, start_ms=0, end_ms=None)
-    writer.close()
-    return written
+    """Lay the parts on the timeline in order; gaps become silence, overlaps keep the earlier audio.
+
+    Copies the parts' Opus packets (``audio.OpusRemuxer``) instead of decoding and re-encoding: an hour
+    joins in about a second instead of minutes."""
+    remuxer = audio.OpusRemuxer(out_path)
+    end = 0
+    for part in parts:
+        start = part.start_ms * audio.SAMPLES_PER_MS
+        samples = part.duration_ms * audio.SAMPLES_PER_MS
+        with default_storage.open(part.file, "rb") as fh:
+            remuxer.add_part(fh, start=start, samples=samples)
+        end = max(end, start + samples)
+    return remuxer.close(end=end)
 
 
 def join_window(parts: list[RecordingPart], writer: audio.OpusWriter, *, start_ms: int, end_ms: int | None) -> int:

@@ -124,3 +124,12 @@ def recordings_expire(*, now: datetime | None = None) -> int:
                 _purge(recording)
                 expired += 1
     return expired
+
+
+def agents_forget_gone(*, older_than_s: int = 86400) -> int:
+    """Drop the heartbeat rows of agents gone for a day (a killed agent cannot remove its own)."""
+    from rooms.models import AgentWorker
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    deleted, _ = AgentWorker.objects.filter(heartbeat_at__lt=cutoff).delete()
+    return deleted

@@ -170,3 +170,14 @@ def _capture_on_commit():
     from django.test import TestCase
 
     return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+def test_recordings_sweep_forgets_agents_gone_for_a_day():
+    from rooms import tasks
+    from rooms.models import AgentWorker
+
+    recordings.agent_heartbeat(agent_id="old", pid=1, hostname="h", livekit_ok=True, error="", spaces=0)
+    recordings.agent_heartbeat(agent_id="new", pid=2, hostname="h", livekit_ok=True, error="", spaces=0)
+    AgentWorker.objects.filter(agent_id="old").update(heartbeat_at=timezone.now() - timedelta(days=2))
+    assert tasks.recordings_sweep()["agents_forgotten"] == 1
+    assert list(AgentWorker.objects.values_list("agent_id", flat=True)) == ["new"]

@@ -47,6 +47,11 @@ def s3_bucket(settings, tmp_path):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }  # fmt: skip
     yield client, bucket
+    # SeaweedFS gives each bucket its own volumes; a bucket left behind keeps them, and a few runs later
+    # the volume server has none left to give (PutObject: InternalError)
+    for key in _keys(client, bucket):
+        client.delete_object(Bucket=bucket, Key=key)
+    client.delete_bucket(Bucket=bucket)
 
 
 def _keys(client, bucket) -> set[str]:
