@@ -24,6 +24,8 @@ PARTICIPANT_MUTED = "participant.muted"
 PARTICIPANT_REMOVED = "participant.removed"
 LISTENERS_COUNT = "listeners.count"
 RECORDING_UPDATED = "recording.updated"
+CAPTIONS_UPDATED = "captions.updated"  # the host turned live captions on/off
+CAPTION = "caption"  # a live caption line (partial or final), rooms/services/captions.py
 
 
 def stage_member(participant: Participant) -> dict[str, Any]:
@@ -36,4 +38,5 @@ def stage_member(participant: Participant) -> dict[str, Any]:
         "is_connected": participant.is_connected,
         "is_speaking": participant.is_speaking,
         "recording_declined": participant.recording_declined,
+        "captions_declined": participant.captions_declined,
     }

@@ -163,3 +163,8 @@ class InvalidClipRange(ApplicationError):
 class ClipNotFound(NotFound):
     code = "clip_not_found"
     default_detail = "No such clip."
+
+
+class CaptionLineNotFound(NotFound):
+    code = "caption_line_not_found"
+    default_detail = "No such line in this transcript."

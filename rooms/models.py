@@ -53,6 +53,8 @@ class Space(TimeStampedModel):
     # The host's choice: record this Space (consent rules in rooms/services/recordings.py).
     record = models.BooleanField(default=False)
     clips_enabled = models.BooleanField(default=True)  # the host may turn clips off
+    # The host's choice: live captions (rooms/services/captions.py); needs the audio agent in the room.
+    captions = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -90,6 +92,8 @@ class Participant(TimeStampedModel):
     livekit_dirty = models.BooleanField(default=False)
     # The participant declined to be recorded: the audio agent leaves their track out of the mix.
     recording_declined = models.BooleanField(default=False)
+    # The participant declined to be captioned: the agent never transcribes their track.
+    captions_declined = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -334,3 +338,26 @@ class AgentWorker(models.Model):
 
     def __str__(self) -> str:
         return self.agent_id
+
+
+class CaptionLine(models.Model):
+    """One final caption: a phrase of one speaker on the recording's timeline (the Space's transcript).
+
+    Deleted with the recording (retention and the host's deletion follow it); the host may edit the text.
+    """
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="caption_lines")
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="caption_lines")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    start_ms = models.PositiveBigIntegerField()
+    end_ms = models.PositiveBigIntegerField()
+    text = models.CharField(max_length=2000)
+    edited = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["space", "start_ms"])]
+        constraints = [models.CheckConstraint(condition=Q(end_ms__gte=F("start_ms")), name="caption_ordered")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.start_ms}-{self.end_ms}ms"

@@ -96,6 +96,7 @@ def _stage(space: Space) -> list[dict[str, Any]]:
             "is_connected": p.is_connected,
             "is_speaking": p.is_speaking,
             "recording_declined": p.recording_declined,
+            "captions_declined": p.captions_declined,
         }
         for p in selectors.stage_of(space=space)
     ]
@@ -135,6 +136,12 @@ def _you(space: Space, user: User) -> dict[str, Any]:
     }
 
 
+def _captions(space: Space) -> list[dict[str, Any]]:
+    from rooms.services.captions import recent_lines
+
+    return recent_lines(space=space)
+
+
 def space_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool]:
     """Build the ``snapshot`` frame for ``user``: (encoded frame, its ``seq``, whether on the host team).
 
@@ -169,7 +176,9 @@ def space_snapshot_full(*, space_id: int, user: User) -> tuple[str, int, bool]:
                 "host_id": space.host_id,
                 "started_at": space.started_at.isoformat() if space.started_at else None,
                 "recording": space.record,
+                "captions": space.captions,
             },
+            "captions": _captions(space),
             "stage": _stage(space),
             "you": you,
             "hands": _hands(space) if host_team else None,

@@ -349,6 +349,14 @@ SPACES_AGENT_MAX_SPACES = env_int("SPACES_AGENT_MAX_SPACES", 20)
 SPACES_RECORDING_PART_S = env_float("SPACES_RECORDING_PART_S", 2.0)
 SPACES_RECORDING_RETENTION_DAYS = env_int("SPACES_RECORDING_RETENTION_DAYS", 30)
 
+# --- Live captions (rooms/captions/, docs/captions.md) ---------------------------------------------
+# A dotted path to a class with ``transcribe(pcm16k) -> str``; the default ships inside moonshine-cpp.
+SPACES_CAPTIONS_ENGINE = os.environ.get("SPACES_CAPTIONS_ENGINE", "rooms.captions.engine.MoonshineEngine")
+# How many of an agent's Spaces it captions at once (the rest are recorded without captions).
+SPACES_CAPTIONS_MAX_SPACES = env_int("SPACES_CAPTIONS_MAX_SPACES", 2)
+# A partial caption at most every PARTIAL_S of an ongoing phrase (dropped if the engine is busy).
+SPACES_CAPTIONS_PARTIAL_S = env_float("SPACES_CAPTIONS_PARTIAL_S", 1.5)
+
 # --- Stripe -----------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")

@@ -19,6 +19,7 @@ from django.conf import settings
 from livekit import rtc
 
 from rooms import audio, livekit_client
+from rooms.agent.captions_hook import CaptionsHook
 from rooms.agent.db import db
 from rooms.agent.mixer import FRAME, Mixer, SpeakerTimeline, TrackBuffer
 from rooms.services import recordings
@@ -52,6 +53,8 @@ class SpaceSession:
         self._part: list[np.ndarray] = []
         self._part_start_ms = 0
         self._plan_reads = self._plan_applied = 0
+        # Live captions (issue 17): a separate hook fed the same frames; see rooms/agent/captions_hook.py.
+        self.captions = CaptionsHook(space_id=space_id, started_at=plan.started_at)
 
     def stop(self, reason: str) -> None:
         if not self.stopped.is_set():
@@ -85,7 +88,7 @@ class SpaceSession:
         if user_id is None:
             return
         buffer = self.mixer.add(publication.sid, user_id)
-        self._readers[publication.sid] = asyncio.create_task(self._read(track, buffer))
+        self._readers[publication.sid] = asyncio.create_task(self._read(track, buffer, publication.sid, user_id))
         confirm = asyncio.create_task(self._confirm(publication.sid))
         self._stores.add(confirm)
         confirm.add_done_callback(self._stores.discard)
@@ -107,15 +110,18 @@ class SpaceSession:
 
     def _on_untrack(self, track: rtc.Track, publication: rtc.RemoteTrackPublication, participant: Any) -> None:
         self.mixer.remove(publication.sid)
+        self.captions.remove(publication.sid)
         reader = self._readers.pop(publication.sid, None)
         if reader is not None:
             reader.cancel()
 
-    async def _read(self, track: rtc.Track, buffer: TrackBuffer) -> None:
+    async def _read(self, track: rtc.Track, buffer: TrackBuffer, sid: str, user_id: int) -> None:
         stream = rtc.AudioStream(track, sample_rate=audio.RATE, num_channels=1, frame_size_ms=FRAME_MS)
         try:
             async for event in stream:
-                buffer.push(np.frombuffer(event.frame.data, dtype=np.int16).copy())
+                samples = np.frombuffer(event.frame.data, dtype=np.int16).copy()
+                buffer.push(samples)
+                self.captions.feed(sid, user_id, samples)
         finally:
             await stream.aclose()
 
@@ -195,7 +201,10 @@ class SpaceSession:
     async def run(self) -> str:
         """Serve the Space until it no longer needs us; returns why it stopped."""
         await self._connect()
-        loops = [asyncio.create_task(c) for c in (self._mix_loop(), self._renew_loop(), self._plan_loop())]
+        loops = [
+            asyncio.create_task(c)
+            for c in (self._mix_loop(), self._renew_loop(), self._plan_loop(), self.captions.loop())
+        ]
         logger.info("agent.session_started", extra={"space_id": self.space_id, "agent_id": self.agent_id})
         try:
             await self.stopped.wait()
@@ -208,6 +217,7 @@ class SpaceSession:
         return self.stop_reason
 
     async def _finish(self) -> None:
+        await self.captions.close()
         self._flush(next_start_ms=0)
         if not self.lost:
             segments = self.timeline.close_all()

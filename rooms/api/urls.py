@@ -2,6 +2,7 @@ from django.urls import path
 
 from rooms.api import (
     audio_health_views,
+    captions_views,
     clip_views,
     discovery_views,
     first_visit_views,
@@ -73,4 +74,27 @@ urlpatterns = [
     path("clips/<int:clip_id>", clip_views.ClipDetailView.as_view(), name="clip-detail"),
     path("clips/<int:clip_id>/audio", clip_views.ClipAudioView.as_view(), name="clip-audio"),
     path("me/notifications", discovery_views.NotificationsView.as_view(), name="me-notifications"),
+    # Live captions and transcripts (rooms/api/captions_views.py)
+    path("spaces/<int:space_id>/captions", captions_views.CaptionsSwitchView.as_view(), name="space-captions"),
+    path(
+        "spaces/<int:space_id>/captions/consent",
+        captions_views.CaptionsConsentView.as_view(),
+        name="space-captions-consent",
+    ),
+    path(
+        "spaces/<int:space_id>/recording/transcript",
+        captions_views.TranscriptView.as_view(),
+        name="space-transcript",
+    ),
+    path(
+        "spaces/<int:space_id>/recording/transcript/<int:line_id>",
+        captions_views.TranscriptLineView.as_view(),
+        name="space-transcript-line",
+    ),
+    path(
+        "spaces/<int:space_id>/recording/captions.vtt",
+        captions_views.CaptionsVttView.as_view(),
+        name="space-captions-vtt",
+    ),
+    path("search/transcripts", captions_views.TranscriptSearchView.as_view(), name="search-transcripts"),
 ]
