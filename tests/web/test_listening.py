@@ -22,7 +22,7 @@ from rooms.services import audio_health, space_create, space_join
 from tests.factories import HostFactory, UserFactory
 from tests.realtime.conftest import Server, _test_database_url, free_port, start_server, stop_server
 from tests.rooms.livekit_harness import KEY, SECRET, LiveKitServer, Peer, livekit_binary
-from tests.web.test_browser import CHROMIUM_FLAGS, PASSWORD, SCREENSHOTS, eventually, off_loop
+from tests.web.test_browser import CHROMIUM_FLAGS, PASSWORD, SCREENSHOTS, eventually, off_loop, wait_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -236,7 +236,7 @@ def test_listener_rejoins_after_the_livekit_node_comes_back_and_a_ban_ends_it(
     time.sleep(10)
 
     stack.lk.stop()
-    page.wait_for_function("document.getElementById('audio-status').textContent.includes('Reconnecting')")
+    wait_text(page, "#audio-status", "Reconnecting")
     time.sleep(3)
     stack.lk.start()
     back = time.monotonic()
@@ -250,10 +250,10 @@ def test_listener_rejoins_after_the_livekit_node_comes_back_and_a_ban_ends_it(
 
     # Away again; meanwhile the host bans the listener: the rejoin is refused with the ban's message.
     stack.lk.stop()
-    page.wait_for_function("document.getElementById('audio-status').textContent.includes('Reconnecting')")
+    wait_text(page, "#audio-status", "Reconnecting")
     off_loop(lambda: SpaceBan.objects.create(space=space, user=listener))
     stack.lk.start()
-    page.wait_for_function("document.getElementById('banner').textContent.includes('cannot rejoin')", timeout=40000)
+    wait_text(page, "#banner", "cannot rejoin", timeout=40000)
     assert page.evaluate("window.SpacesPage.audio.rejoining") is False
     assert page.is_hidden("#audio-status")
 
