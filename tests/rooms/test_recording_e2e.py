@@ -136,9 +136,14 @@ def _check_recording(recording, pcm, *, alice, bob, host) -> None:
     start_w = int(np.argmax(tone_levels(pcm, HOST_HZ) > PRESENT))
     assert (start_w * WINDOW_MS - first_part.start_ms) < 1000, (start_w, first_part.start_ms)
     host_l, alice_l, bob_l = (tone_levels(pcm, hz)[start_w:] for hz in (HOST_HZ, ALICE_HZ, BOB_HZ))
-    # the declining speaker is nowhere; the host's steady tone has no gap longer than 100 ms
+    # the declining speaker is nowhere; the host's steady tone has no gap longer than 100 ms while the host
+    # was publishing. Ending the Space disconnects the host before the agent's last frames, so the recording
+    # may close on a short silence: bounded here, and not counted as a gap.
     assert bob_l.max() < NEVER, bob_l.max()
-    assert longest_run(host_l < PRESENT) * WINDOW_MS <= 100, longest_run(host_l < PRESENT)
+    tail = int(np.argmax(host_l[::-1] > PRESENT))
+    assert tail * WINDOW_MS <= 1000, tail
+    speaking = host_l[: host_l.size - tail]
+    assert longest_run(speaking < PRESENT) * WINDOW_MS <= 100, longest_run(speaking < PRESENT)
     # Alice is heard where the timeline says she spoke, and nowhere else
     segments = list(SpeakerSegment.objects.filter(recording=recording, user=alice).order_by("start_ms"))
     assert len(segments) >= 2, segments
