@@ -68,6 +68,8 @@ class TranscriptView(APIView):
     """``GET /spaces/{id}/recording/transcript``: the lines (same access as the replay).
     ``DELETE``: the host deletes the whole transcript."""
 
+    openapi_error_statuses = {"GET": (402,)}  # ticket_required (the replay's access)
+
     @extend_schema(responses={200: None})
     def get(self, request: Request, space_id: int) -> Response:
         recording = selectors.recording_visible(space_id=space_id, user=_me(request))
@@ -102,6 +104,8 @@ class TranscriptLineView(APIView):
 
 class CaptionsVttView(APIView):
     """``GET /spaces/{id}/recording/captions.vtt``: the transcript as WebVTT, for the replay's ``<track>``."""
+
+    openapi_error_statuses = (402,)  # ticket_required (the replay's access)
 
     @extend_schema(responses={200: None})
     def get(self, request: Request, space_id: int) -> HttpResponse:

@@ -51,6 +51,7 @@ class ClipCreateView(APIView):
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "clip"
+    openapi_error_statuses = (402,)  # ticket_required: a clip is cut from a replay the caller may hear
 
     @extend_schema(request=ClipInputSerializer, responses={201: None})
     def post(self, request: Request, space_id: int) -> Response:
@@ -64,6 +65,7 @@ class ClipCreateView(APIView):
 
 class ClipDetailView(APIView):
     permission_classes = [AllowAny]
+    openapi_error_statuses = (402,)  # ticket_required: a ticketed Space's clip needs what its replay needs
 
     @extend_schema(responses={200: None})
     def get(self, request: Request, clip_id: int) -> Response:
@@ -72,6 +74,7 @@ class ClipDetailView(APIView):
 
 class ClipAudioView(APIView):
     permission_classes = [AllowAny]
+    openapi_error_statuses = (402, 416)  # ticket_required; range_not_satisfiable
 
     @extend_schema(responses={200: None, 206: None})
     def get(self, request: Request, clip_id: int) -> StreamingHttpResponse:

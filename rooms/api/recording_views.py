@@ -52,6 +52,8 @@ class RecordingSwitchView(APIView):
     ``GET``: the recording (state, duration, timeline, audio URL) for whoever may hear it.
     ``DELETE``: the host deletes it (files included) once the Space has ended."""
 
+    openapi_error_statuses = {"GET": (402,)}  # ticket_required (a ticketed Space's replay)
+
     @extend_schema(responses={200: None})
     def get(self, request: Request, space_id: int) -> Response:
         recording = selectors.recording_visible(space_id=space_id, user=_me(request))
@@ -87,6 +89,9 @@ class RecordingConsentView(APIView):
 class RecordingAudioView(APIView):
     """``GET /spaces/{id}/recording/audio``: the replay (Ogg Opus), with ``Range`` requests (206)."""
 
+    # ticket_required; recording_not_ready (still recording, failed); range_not_satisfiable
+    openapi_error_statuses = (402, 409, 416)
+
     @extend_schema(responses={200: None, 206: None})
     def get(self, request: Request, space_id: int) -> StreamingHttpResponse:
         recording = selectors.recording_visible(space_id=space_id, user=_me(request))
@@ -111,6 +116,8 @@ def ranged_response(*, name: str, rng: replays.ByteRange) -> StreamingHttpRespon
 
 class SpaceSummaryView(APIView):
     """``GET /spaces/{id}/summary``: the host team's figures for a live or ended Space."""
+
+    openapi_error_statuses = (409,)  # space_not_live: it never started
 
     @extend_schema(responses={200: None})
     def get(self, request: Request, space_id: int) -> Response:

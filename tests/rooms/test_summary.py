@@ -43,7 +43,9 @@ def test_summary_after_the_space(live_space, host, joined, make_client, client):
     assert body["listening_minutes"] >= 10
     assert {s["username"] for s in body["speakers"]} == {host.username, speaker.username, cohost.username}
     assert (body["reactions"], body["replays_played"], body["new_followers"], body["clips"]) == (2, 4, 2, 0)
-    assert make_client(cohost).get(f"/api/v1/spaces/{live_space.pk}/summary").status_code == 200
+    # host-team power of a co-host ends with the Space (docs/security.md, "Host-team power and Space state")
+    former = make_client(cohost).get(f"/api/v1/spaces/{live_space.pk}/summary")
+    assert (former.status_code, former.json()["code"]) == (403, "not_host_team")
     client.force_login(host)
     page = client.get(f"/spaces/{live_space.pk}/summary").content.decode()
     assert '<dd id="peak">3</dd>' in page and '<dd id="replays">4</dd>' in page
