@@ -16,7 +16,7 @@ from moderation.models import SpaceBan
 from rooms import events, services
 from rooms.models import CaptionLine, Participant, Recording, Role, Space
 from rooms.services import captions, recordings, replays
-from rooms.snapshot import space_snapshot
+from rooms.snapshot import ROOM_PARTS, space_snapshot, space_snapshot_full
 from tests.factories import UserFactory
 from tests.rooms.test_recordings import captured_events  # noqa: F401 - a fixture
 from tests.rooms.test_replays import _capture_on_commit, make_ready
@@ -89,13 +89,28 @@ def test_snapshot_has_the_last_lines(live_space, host, joined):
     captions.captions_set(space_id=live_space.pk, actor=host, on=True)
     for i in range(8):
         assert _publish(live_space, speaker, f"line {i}", start_ms=i * 1000, end_ms=i * 1000 + 900)
-    frame, _seq, _ = space_snapshot(space_id=live_space.pk, user=UserFactory())
-    data = json.loads(frame)["data"]
-    assert data["space"]["captions"] is True
-    assert [c["text"] for c in data["captions"]] == [f"line {i}" for i in range(3, 8)]
+    ROOM_PARTS.clear()
+    listener = UserFactory()
+    # The listener's frame (shared room part) and the host's (one-transaction read) carry the same lines,
+    # built first by either path; a new line takes the next seq, so a cached part never hides it.
+    for first in (listener, host):
+        ROOM_PARTS.clear()
+        frames = {u.pk: json.loads(space_snapshot(space_id=live_space.pk, user=u)[0]) for u in (first, listener, host)}
+        for frame in frames.values():
+            data = frame["data"]
+            assert (data["space"]["captions"], data["space"]["recording"]) == (True, True)
+            assert [c["text"] for c in data["captions"]] == [f"line {i}" for i in range(3, 8)]
+    fast = json.loads(space_snapshot(space_id=live_space.pk, user=listener)[0])
+    full = json.loads(space_snapshot_full(space_id=live_space.pk, user=listener)[0])
+    fast.pop("ts"), full.pop("ts")
+    assert fast == full
+    assert _publish(live_space, speaker, "line 8", start_ms=8000, end_ms=8900)
+    frame, _seq, _ = space_snapshot(space_id=live_space.pk, user=listener)
+    assert json.loads(frame)["data"]["captions"][-1]["text"] == "line 8"
     captions.captions_set(space_id=live_space.pk, actor=host, on=False)
     frame, _seq, _ = space_snapshot(space_id=live_space.pk, user=UserFactory())
     assert json.loads(frame)["data"]["captions"] == []
+    assert json.loads(frame)["data"]["space"]["captions"] is False
 
 
 @pytest.fixture
