@@ -10,7 +10,7 @@ import pytest
 
 from rooms.models import CaptionLine, Recording
 from tests.factories import UserFactory
-from tests.web.test_browser import PASSWORD, off_loop
+from tests.web.test_browser import PASSWORD, off_loop, wait_js, wait_text
 from tests.web.test_replay_browser import _recorded_space, browser, replay_server  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,12 +54,6 @@ def test_transcript_lists_lines_seeks_and_captions(browser, replay_server):  # n
     assert items.count() == 2 and "Ripe mangoes at five" in items.nth(1).inner_text()
     page.evaluate("document.querySelector('#replay').muted = true")
     items.nth(1).click()
-    page.wait_for_function(
-        "(() => { const t = document.querySelector('#replay').currentTime; return t >= 5 && t < 7.5; })()",
-        timeout=15000,
-    )
-    page.wait_for_function(
-        "document.querySelector('section.transcript [aria-live]').textContent.includes('Ripe mangoes')",
-        timeout=15000,
-    )
+    wait_js(page, "(() => { const t = document.querySelector('#replay').currentTime; return t >= 5 && t < 7.5; })()")
+    wait_text(page, "section.transcript [aria-live]", "Ripe mangoes", timeout=15000)
     assert page.locator("section.transcript li[aria-current='true']").inner_text().endswith("Ripe mangoes at five")

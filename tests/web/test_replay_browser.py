@@ -19,7 +19,7 @@ from rooms.models import Clip, Recording
 from rooms.services import lifecycle, recordings
 from tests.factories import HostFactory, UserFactory
 from tests.realtime.conftest import Server, _test_database_url, start_server, stop_server
-from tests.web.test_browser import CHROMIUM_FLAGS, PASSWORD, off_loop
+from tests.web.test_browser import CHROMIUM_FLAGS, PASSWORD, off_loop, wait_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -112,17 +112,14 @@ def test_replay_plays_seeks_and_clips(browser, replay_server):
     page.click("#login-form button[type=submit]")
     page.wait_for_url(f"{replay_server.http}/")
     page.goto(f"{replay_server.http}/s/{space_id}?t=2")
-    page.wait_for_function("document.querySelector('#replay').readyState >= 1", timeout=15000)
+    wait_js(page, "document.querySelector('#replay').readyState >= 1")
     page.evaluate(LISTEN)
     # it plays from the shared moment, and is heard
-    page.wait_for_function("document.querySelector('#replay').currentTime > 2.5", timeout=15000)
-    page.wait_for_function("window.__peak > 0.05", timeout=15000)
+    wait_js(page, "document.querySelector('#replay').currentTime > 2.5")
+    wait_js(page, "window.__peak > 0.05")
     # jump to the second speaker (5 s in the timeline)
     page.click("[data-seek='5.0']")
-    page.wait_for_function(
-        "(() => { const t = document.querySelector('#replay').currentTime; return t >= 5 && t < 6.5; })()",
-        timeout=15000,
-    )
+    wait_js(page, "(() => { const t = document.querySelector('#replay').currentTime; return t >= 5 && t < 6.5; })()")
     page.click("[data-rate='2']")
     assert page.evaluate("document.querySelector('#replay').playbackRate") == 2
     # clip 30 s from here (capped at the end of the recording), then open its page and play it
@@ -134,8 +131,8 @@ def test_replay_plays_seeks_and_clips(browser, replay_server):
     page.click("#clip-link")
     page.wait_for_url(f"{replay_server.http}/c/{clip.pk}")
     assert page.locator("meta[property='og:audio']").get_attribute("content").endswith(f"/api/v1/clips/{clip.pk}/audio")
-    page.wait_for_function("document.querySelector('#clip').readyState >= 1", timeout=15000)
+    wait_js(page, "document.querySelector('#clip').readyState >= 1")
     page.evaluate(LISTEN)
-    page.wait_for_function("document.querySelector('#clip').currentTime > 0.3", timeout=15000)
-    page.wait_for_function("window.__peak > 0.05", timeout=15000)
+    wait_js(page, "document.querySelector('#clip').currentTime > 0.3")
+    wait_js(page, "window.__peak > 0.05")
     assert guest is not None
