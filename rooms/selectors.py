@@ -264,8 +264,8 @@ def agents_status() -> list[dict[str, object]]:
 
 
 def recording_visible(*, space_id: int, user: User) -> Recording:
-    """The Space's recording if ``user`` may hear it (raises otherwise). Access follows the Space: the host
-    team always; others unless banned or blocked by the host, and with a ticket if it was ticketed; a
+    """The Space's recording if ``user`` may hear it (raises otherwise). Access follows the Space: whoever
+    holds host-team power now; others unless banned or blocked by the host, and with a ticket if it was ticketed; a
     suspended host's recordings are hidden from everyone."""
     from tickets.selectors import access_ticket_for_join
 
@@ -273,7 +273,10 @@ def recording_visible(*, space_id: int, user: User) -> Recording:
     recording = Recording.objects.filter(space=space).first()
     if recording is None or space.host.suspension_active:
         raise RecordingNotFound()
-    if user.pk == space.host_id or Participant.objects.filter(space=space, user=user, role__in=HOST_TEAM).exists():
+    # Host-team power now (docs/security.md, "Host-team power and Space state"): the host always, a co-host
+    # only while the Space is live. A former co-host is held to the listeners' rules (their stage seat still
+    # exempts them from a ticket).
+    if host_team_role(space=space, user_id=user.pk) is not None:
         return recording
     scope = ban_of(space=space, user_id=user.pk)
     if scope is not None:

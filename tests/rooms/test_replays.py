@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from accounts.models import Block
-from moderation.models import SpaceBan
+from moderation.models import HostBan, SpaceBan
 from rooms import audio, services
 from rooms.models import Recording, RecordingPart, Role, SpeakerSegment
 from rooms.services import recordings, replays
@@ -77,6 +77,11 @@ def test_access_follows_the_space(ready, live_space, host, make_client):
     assert (paying.status_code, paying.json()["code"]) == (402, "ticket_required")
     live_space.participants.create(user=cohost, role=Role.COHOST)
     assert make_client(cohost).get(url).status_code == 200
+    # the co-host row of an ended Space is history, not power: a host's ban now applies to them too
+    ban = HostBan.objects.create(host=host, user=cohost)
+    refused = make_client(cohost).get(url)
+    assert (refused.status_code, refused.json()["code"]) == (403, "banned")
+    ban.delete()
     # a suspended host's replays are hidden
     host.is_suspended = True
     host.save(update_fields=["is_suspended"])
