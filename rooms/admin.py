@@ -8,7 +8,19 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from rooms import services
-from rooms.models import HandRaise, HostMessage, Invitation, Notification, Participant, Reminder, Space, SpaceState
+from rooms.models import (
+    AgentLease,
+    AgentWorker,
+    HandRaise,
+    HostMessage,
+    Invitation,
+    Notification,
+    Participant,
+    Recording,
+    Reminder,
+    Space,
+    SpaceState,
+)
 from spaces_project.common.exceptions import ApplicationError
 
 
@@ -95,3 +107,35 @@ class HostMessageAdmin(admin.ModelAdmin[HostMessage]):
     search_fields = ["text", "sender__username", "space__title"]
     raw_id_fields = ["space", "sender"]
     readonly_fields = ["space", "sender", "text", "created_at"]
+
+
+@admin.register(AgentWorker)
+class AgentWorkerAdmin(admin.ModelAdmin[AgentWorker]):
+    """Running audio agents: heartbeat, LiveKit health, how many Spaces each serves."""
+
+    list_display = ["agent_id", "hostname", "pid", "livekit_ok", "spaces", "heartbeat_at", "last_error"]
+    readonly_fields = [
+        "agent_id",
+        "hostname",
+        "pid",
+        "livekit_ok",
+        "spaces",
+        "heartbeat_at",
+        "last_error",
+        "started_at",
+    ]
+
+
+@admin.register(AgentLease)
+class AgentLeaseAdmin(admin.ModelAdmin[AgentLease]):
+    """Which agent holds which Space (until ``expires_at``)."""
+
+    list_display = ["space", "agent_id", "epoch", "acquired_at", "expires_at"]
+    readonly_fields = ["space", "agent_id", "epoch", "acquired_at", "expires_at"]
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin[Recording]):
+    list_display = ["id", "space", "state", "started_at", "ended_at", "duration_ms", "size_bytes"]
+    list_filter = ["state"]
+    readonly_fields = ["space", "state", "started_at", "ended_at", "duration_ms", "file", "size_bytes", "ready_at"]

@@ -23,6 +23,9 @@ INVITE_ANSWERED = "invite.answered"
 PARTICIPANT_MUTED = "participant.muted"
 PARTICIPANT_REMOVED = "participant.removed"
 LISTENERS_COUNT = "listeners.count"
+RECORDING_UPDATED = "recording.updated"
+CAPTIONS_UPDATED = "captions.updated"  # the host turned live captions on/off
+CAPTION = "caption"  # a live caption line (partial or final), rooms/services/captions.py
 
 
 def stage_member(participant: Participant) -> dict[str, Any]:
@@ -34,4 +37,6 @@ def stage_member(participant: Participant) -> dict[str, Any]:
         "is_muted": participant.is_muted,
         "is_connected": participant.is_connected,
         "is_speaking": participant.is_speaking,
+        "recording_declined": participant.recording_declined,
+        "captions_declined": participant.captions_declined,
     }

@@ -138,3 +138,44 @@ class GuestTicketInvalid(ApplicationError):
     code = "not_authenticated"
     status_code = 401
     default_detail = "This guest pass has expired. Open the share link again."
+
+
+class RecordingNotFound(NotFound):
+    code = "recording_not_found"
+    default_detail = "This Space has no recording."
+
+
+class RecordingNotReady(Conflict):
+    code = "recording_not_ready"
+    default_detail = "The recording is not ready yet."
+
+
+class RecordingInProgress(Conflict):
+    code = "recording_in_progress"
+    default_detail = "The Space is still live: end it before deleting its recording."
+
+
+class RangeNotSatisfiable(ApplicationError):
+    code = "range_not_satisfiable"
+    status_code = 416
+    default_detail = "The requested byte range is outside the file."
+
+
+class ClipsDisabled(Forbidden):
+    code = "clips_disabled"
+    default_detail = "The host has turned clips off for this Space."
+
+
+class InvalidClipRange(ApplicationError):
+    code = "invalid_clip_range"
+    default_detail = "A clip is up to 60 seconds of what has been recorded."
+
+
+class ClipNotFound(NotFound):
+    code = "clip_not_found"
+    default_detail = "No such clip."
+
+
+class CaptionLineNotFound(NotFound):
+    code = "caption_line_not_found"
+    default_detail = "No such line in this transcript."

@@ -32,6 +32,9 @@ T = TypeVar("T")
 
 MICROPHONE = "microphone"
 IDENTITY_PREFIX = "u"
+# The audio agent's identity kind ("agent-<agent id>"): never a user, so presence webhooks, reconcile and
+# the listener count ignore it (``user_id_from_identity`` gives None).
+AGENT_IDENTITY_PREFIX = "agent-"
 
 
 class LiveKitUnavailable(Exception):
@@ -131,6 +134,34 @@ def token_mint(
         lk.AccessToken(settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET)
         .with_identity(identity or identity_for(user_id))
         .with_name(name)
+        .with_ttl(ttl)
+        .with_grants(grants)
+        .to_jwt()
+    )
+
+
+def agent_identity(agent_id: str) -> str:
+    return f"{AGENT_IDENTITY_PREFIX}{agent_id}"
+
+
+def agent_token_mint(*, room: str, agent_id: str, ttl_s: int | None = None) -> str:
+    """A token for the audio agent: hidden, subscribe only, participant kind AGENT."""
+    grants = lk.VideoGrants(
+        room_join=True,
+        room=room,
+        can_publish=False,
+        can_subscribe=True,
+        can_publish_data=False,
+        can_publish_sources=[],
+        hidden=True,
+        agent=True,
+    )
+    ttl = datetime.timedelta(seconds=ttl_s or settings.LIVEKIT_TOKEN_TTL_S)
+    return (
+        lk.AccessToken(settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET)
+        .with_identity(agent_identity(agent_id))
+        .with_name("Spaces recorder")
+        .with_kind("agent")
         .with_ttl(ttl)
         .with_grants(grants)
         .to_jwt()

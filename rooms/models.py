@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from spaces_project.common.models import TimeStampedModel
 
@@ -42,12 +42,21 @@ class Space(TimeStampedModel):
     listener_cap = models.PositiveIntegerField(default=0, help_text="0 = no cap")
     # Number of connected listeners, kept by presence changes with F() updates.
     listener_count = models.PositiveIntegerField(default=0)
+    # The most listeners connected at once (kept with listener_count, in the same UPDATE).
+    peak_listener_count = models.PositiveIntegerField(default=0)
+    # Reactions sent; counted in the shared cache while live, written here when the Space ends.
+    reaction_count = models.PositiveIntegerField(default=0)
     # Last websocket event number of this Space; taken with F() in the transaction of the change.
     seq = models.PositiveBigIntegerField(default=0)
     # Set when the last host-team member leaves a live Space; the auto-end task reads it.
     host_team_absent_since = models.DateTimeField(null=True, blank=True)
     # The host lets people without an account listen from the share link (docs/security.md, "Guest listeners").
     guests_allowed = models.BooleanField(default=False)
+    # The host's choice: record this Space (consent rules in rooms/services/recordings.py).
+    record = models.BooleanField(default=False)
+    clips_enabled = models.BooleanField(default=True)  # the host may turn clips off
+    # The host's choice: live captions (rooms/services/captions.py); needs the audio agent in the room.
+    captions = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -83,6 +92,10 @@ class Participant(TimeStampedModel):
     left_at = models.DateTimeField(null=True, blank=True)
     # Whether LiveKit matches this row; cleared by the apply task, set by every role/mute change.
     livekit_dirty = models.BooleanField(default=False)
+    # The participant declined to be recorded: the audio agent leaves their track out of the mix.
+    recording_declined = models.BooleanField(default=False)
+    # The participant declined to be captioned: the agent never transcribes their track.
+    captions_declined = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -226,3 +239,145 @@ class HostMessage(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.sender_id} -> hosts of {self.space_id}"
+
+
+# --- recordings and the audio agent (rooms/services/recordings.py, rooms/agent/) -----------------------
+
+
+class RecordingState(models.TextChoices):
+    RECORDING = "recording"  # the Space is live (recording on or paused)
+    PROCESSING = "processing"  # the Space ended; parts are being joined into the replay
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Recording(TimeStampedModel):
+    """A Space's recording: one per Space, created the first time recording is turned on while live.
+
+    Its timeline is wall-clock milliseconds since ``started_at``; parts, speaker segments and the replay
+    all use it (stretches with recording off are silent in the replay).
+    """
+
+    space = models.OneToOneField(Space, on_delete=models.CASCADE, related_name="recording")
+    state = models.CharField(max_length=12, choices=RecordingState.choices, default=RecordingState.RECORDING)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveBigIntegerField(default=0)
+    file = models.CharField(max_length=300, blank=True)  # path of the replay in default_storage
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    play_count = models.PositiveIntegerField(default=0)  # replay plays started (the host summary)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "ended_at"])]
+
+    def __str__(self) -> str:
+        return f"recording of {self.space_id} ({self.state})"
+
+
+class RecordingPart(models.Model):
+    """A few seconds of the encoded mix (Ogg Opus) as one object in storage, written by one agent."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="parts")
+    agent_id = models.CharField(max_length=64)
+    session = models.PositiveIntegerField()  # the lease epoch under which it was written
+    start_ms = models.PositiveBigIntegerField()
+    duration_ms = models.PositiveIntegerField()
+    file = models.CharField(max_length=300)
+    size_bytes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["recording", "start_ms"])]
+
+    def __str__(self) -> str:
+        return f"part {self.recording_id}@{self.start_ms}ms"
+
+
+class SpeakerSegment(models.Model):
+    """Who spoke when, from each track's energy: a stretch of the recording's timeline."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="segments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    start_ms = models.PositiveBigIntegerField()
+    end_ms = models.PositiveBigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["recording", "start_ms"])]
+        constraints = [models.CheckConstraint(condition=Q(end_ms__gt=F("start_ms")), name="segment_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.start_ms}-{self.end_ms}ms"
+
+
+class Clip(models.Model):
+    """Up to 60 s cut from a recording (live from its parts, or from the replay), with its own page."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="clips")
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="clips")
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clips")
+    title = models.CharField(max_length=100, blank=True)
+    start_ms = models.PositiveBigIntegerField()
+    end_ms = models.PositiveBigIntegerField()
+    file = models.CharField(max_length=300, blank=True)
+    size_bytes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(end_ms__gt=F("start_ms")), name="clip_positive")]
+
+    def __str__(self) -> str:
+        return f"clip {self.pk} of {self.space_id}"
+
+
+class AgentLease(models.Model):
+    """Which audio agent serves a Space. Taken and renewed only by conditional UPDATEs: an agent holds a
+    Space while ``expires_at`` is in the future; ``epoch`` grows with every new holder."""
+
+    space = models.OneToOneField(Space, on_delete=models.CASCADE, related_name="agent_lease")
+    agent_id = models.CharField(max_length=64, blank=True)
+    epoch = models.PositiveIntegerField(default=0)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.space_id} held by {self.agent_id or '-'} until {self.expires_at:%H:%M:%S}"
+
+
+class AgentWorker(models.Model):
+    """One running agent process (its heartbeat and health), shown by readyz and the admin."""
+
+    agent_id = models.CharField(max_length=64, unique=True)
+    hostname = models.CharField(max_length=200, blank=True)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField(db_index=True)
+    livekit_ok = models.BooleanField(default=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    spaces = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.agent_id
+
+
+class CaptionLine(models.Model):
+    """One final caption: a phrase of one speaker on the recording's timeline (the Space's transcript).
+
+    Deleted with the recording (retention and the host's deletion follow it); the host may edit the text.
+    """
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="caption_lines")
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="caption_lines")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    start_ms = models.PositiveBigIntegerField()
+    end_ms = models.PositiveBigIntegerField()
+    text = models.CharField(max_length=2000)
+    edited = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["space", "start_ms"])]
+        constraints = [models.CheckConstraint(condition=Q(end_ms__gte=F("start_ms")), name="caption_ordered")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.start_ms}-{self.end_ms}ms"

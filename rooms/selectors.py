@@ -16,8 +16,28 @@ from django.utils import timezone
 from accounts.models import Block, User
 from accounts.selectors import is_blocked
 from moderation.models import HostBan, SpaceBan
-from rooms.exceptions import Banned, BlockedByHost, NotHost, NotHostTeam, SpaceNotFound, SpaceNotLive
-from rooms.models import HOST_TEAM, ROLE_RANK, STAGE_ROLES, HandRaise, HandState, Participant, Role, Space, SpaceState
+from rooms.exceptions import (
+    Banned,
+    BlockedByHost,
+    NotHost,
+    NotHostTeam,
+    RecordingNotFound,
+    SpaceNotFound,
+    SpaceNotLive,
+)
+from rooms.models import (
+    HOST_TEAM,
+    ROLE_RANK,
+    STAGE_ROLES,
+    HandRaise,
+    HandState,
+    Participant,
+    Recording,
+    Role,
+    Space,
+    SpaceState,
+    SpeakerSegment,
+)
 from spaces_project.common.precompiled import Precompiled
 from spaces_project.common.text import BIGINT_MAX
 
@@ -212,4 +232,66 @@ def hand_queue(*, space: Space) -> list[QueuedHand]:
             wait_s=max(0, int((now - h.raised_at).total_seconds())),
         )
         for i, h in enumerate(hands.order_by("raised_at", "pk"))
+    ]
+
+
+# An agent whose heartbeat is older than this is shown as gone (it beats every SPACES_AGENT_POLL_S).
+AGENT_STALE_S = 10
+
+
+def agents_status() -> list[dict[str, object]]:
+    """Every agent process that checked in recently, its health and the Spaces it holds (readyz, admin)."""
+    from django.conf import settings
+
+    from rooms.models import AgentLease, AgentWorker
+
+    now = timezone.now()
+    held: dict[str, list[int]] = {}
+    for agent_id, space_id in AgentLease.objects.filter(expires_at__gt=now).values_list("agent_id", "space_id"):
+        held.setdefault(agent_id, []).append(space_id)
+    stale = max(AGENT_STALE_S, 3 * settings.SPACES_AGENT_POLL_S)
+    out: list[dict[str, object]] = []
+    for worker in AgentWorker.objects.order_by("agent_id"):
+        age = (now - worker.heartbeat_at).total_seconds()
+        out.append(
+            {
+                "agent_id": worker.agent_id,
+                "healthy": worker.livekit_ok and age <= stale,
+                "livekit_ok": worker.livekit_ok,
+                "last_error": worker.last_error,
+                "heartbeat_age_s": round(age, 1),
+                "spaces": sorted(held.get(worker.agent_id, [])),
+            }
+        )
+    return out
+
+
+def recording_visible(*, space_id: int, user: User) -> Recording:
+    """The Space's recording if ``user`` may hear it (raises otherwise). Access follows the Space: whoever
+    holds host-team power now; others unless banned or blocked by the host, and with a ticket if it was ticketed; a
+    suspended host's recordings are hidden from everyone."""
+    from tickets.selectors import access_ticket_for_join
+
+    space = space_get(space_id=space_id)
+    recording = Recording.objects.filter(space=space).first()
+    if recording is None or space.host.suspension_active:
+        raise RecordingNotFound()
+    # Host-team power now (docs/security.md, "Host-team power and Space state"): the host always, a co-host
+    # only while the Space is live. A former co-host is held to the listeners' rules (their stage seat still
+    # exempts them from a ticket).
+    if host_team_role(space=space, user_id=user.pk) is not None:
+        return recording
+    scope = ban_of(space=space, user_id=user.pk)
+    if scope is not None:
+        raise Banned(extra={"scope": scope})
+    if is_blocked(blocker_id=space.host_id, blocked_id=user.pk):
+        raise BlockedByHost()
+    access_ticket_for_join(user=user, space=space)
+    return recording
+
+
+def recording_timeline(*, recording: Recording) -> list[dict[str, object]]:
+    rows = SpeakerSegment.objects.filter(recording=recording).select_related("user").order_by("start_ms")
+    return [
+        {"user_id": s.user_id, "username": s.user.username, "start_ms": s.start_ms, "end_ms": s.end_ms} for s in rows
     ]

@@ -101,6 +101,8 @@ def _stage(space: Space) -> list[dict[str, Any]]:
             "is_muted": p.is_muted,
             "is_connected": p.is_connected,
             "is_speaking": p.is_speaking,
+            "recording_declined": p.recording_declined,
+            "captions_declined": p.captions_declined,
         }
         for p in selectors.stage_of(space=space)
     ]
@@ -130,9 +132,22 @@ def _you(space: Space, user: User | None) -> dict[str, Any]:
         "role": role,
         "hand": {"raised_at": hand.raised_at.isoformat()} if hand else None,
         "invitation": (
-            {"id": invitation.pk, "role": invitation.role, "inviter_id": invitation.inviter_id} if invitation else None
+            {
+                "id": invitation.pk,
+                "role": invitation.role,
+                "inviter_id": invitation.inviter_id,
+                "recorded": space.record,
+            }
+            if invitation
+            else None
         ),
     }
+
+
+def _captions(space: Space) -> list[dict[str, Any]]:
+    from rooms.services.captions import recent_lines
+
+    return recent_lines(space=space)
 
 
 def space_snapshot(*, space_id: int, user: User | None) -> tuple[str, int, bool]:
@@ -142,9 +157,10 @@ def space_snapshot(*, space_id: int, user: User | None) -> tuple[str, int, bool]
 
     The admission path (docs/benchmarks.md, "Join storm"): one statement reads the Space with the
     caller's bans, block, ticket and own role/hand/invitation, all at one ``seq``; the stage, the same for
-    every listener at that ``seq``, comes encoded from :data:`ROOM_PARTS` (built at most once per Space
-    and ``seq`` per process, by a consistent read). The host team (who also get the hand queue) and any
-    read whose ``seq`` does not match the room part take the full read in one transaction.
+    every listener at that ``seq``, comes encoded from :data:`ROOM_PARTS` with the last caption lines
+    (built at most once per Space and ``seq`` per process, by a consistent read). The host team (who also
+    get the hand queue) and any read whose ``seq`` does not match the room part take the full read in one
+    transaction.
     """
     if user is not None:  # a guest (no account) takes the full read: the guest rules live there
         fast = _listener_snapshot(space_id=space_id, user=user)
@@ -169,7 +185,10 @@ def space_snapshot_full(*, space_id: int, user: User | None) -> tuple[str, int, 
                 "state": space.state,
                 "host_id": space.host_id,
                 "started_at": space.started_at.isoformat() if space.started_at else None,
+                "recording": space.record,
+                "captions": space.captions,
             },
+            "captions": _captions(space),
             "stage": _stage(space),
             "you": you,
             "hands": _hands(space) if host_team else None,
@@ -185,32 +204,41 @@ ROOM_PARTS_MAX = 4096  # Spaces remembered per process
 
 
 class RoomParts:
-    """The encoded stage of each Space at one ``seq`` (per process; thread-safe; bounded; short-lived).
+    """The encoded stage and last caption lines of each Space at one ``seq`` (per process; thread-safe;
+    bounded; short-lived).
 
     Only room data is kept here, the same for everyone: never the hand queue, an inbox or anything about
     one user. An entry is used only for the exact ``seq`` the caller read, and for at most
-    ``ROOM_PART_MAX_AGE_S`` (fields that change without an event: ``is_speaking``, names).
+    ``ROOM_PART_MAX_AGE_S`` (fields that change without an event: ``is_speaking``, names). Every caption
+    and every captions switch is a room event that takes the next ``seq``, so the lines cached for a
+    ``seq`` are the lines at that ``seq``.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._parts: dict[int, tuple[int, float, str]] = {}
+        self._parts: dict[int, tuple[int, float, str, str]] = {}
         self.builds = 0
 
-    def get(self, space_id: int, seq: int) -> str | None:
+    def get_part(self, space_id: int, seq: int) -> tuple[str, str] | None:
+        """(stage JSON, captions JSON) at ``seq``, or None."""
         entry = self._parts.get(space_id)
         if entry is None or entry[0] != seq or time.monotonic() - entry[1] > ROOM_PART_MAX_AGE_S:
             return None
-        return entry[2]
+        return entry[2], entry[3]
 
-    def put(self, space_id: int, seq: int, stage_json: str, built_at: float) -> None:
+    def get(self, space_id: int, seq: int) -> str | None:
+        """The stage JSON at ``seq``, or None."""
+        part = self.get_part(space_id, seq)
+        return part[0] if part is not None else None
+
+    def put(self, space_id: int, seq: int, stage_json: str, built_at: float, captions_json: str = "[]") -> None:
         with self._lock:
             current = self._parts.get(space_id)
             if current is not None and (current[0] > seq or current[1] > built_at):
                 return  # a newer part is already here
             if len(self._parts) >= ROOM_PARTS_MAX:
                 self._parts.clear()
-            self._parts[space_id] = (seq, built_at, stage_json)
+            self._parts[space_id] = (seq, built_at, stage_json, captions_json)
 
     def clear(self) -> None:
         with self._lock:
@@ -222,28 +250,30 @@ _build_locks: dict[int, threading.Lock] = {}
 _build_locks_guard = threading.Lock()
 
 
-def _room_part(space_id: int, seq: int) -> str | None:
-    """The encoded stage at ``seq``: cached, or read (one reader per Space at a time); None if ``seq`` moved on."""
-    part = ROOM_PARTS.get(space_id, seq)
+def _room_part(space_id: int, seq: int) -> tuple[str, str] | None:
+    """The encoded (stage, captions) at ``seq``: cached, or read (one reader per Space at a time); None if
+    ``seq`` moved on."""
+    part = ROOM_PARTS.get_part(space_id, seq)
     if part is not None:
         return part
     with _build_locks_guard:
         lock = _build_locks.setdefault(space_id, threading.Lock())
     with lock:  # a storm of sockets: one of them reads the stage, the others wait for it
-        part = ROOM_PARTS.get(space_id, seq)
+        part = ROOM_PARTS.get_part(space_id, seq)
         if part is not None:
             return part
         built_at = time.monotonic()
         with _consistent_read():
-            space = Space.objects.filter(pk=space_id).only("pk", "seq").first()
+            space = Space.objects.filter(pk=space_id).only("pk", "seq", "state", "captions").first()
             if space is None:
                 return None
             stage_json = json.dumps(_stage(space), separators=(",", ":"), ensure_ascii=False)
-        ROOM_PARTS.put(space_id, space.seq, stage_json, built_at)
+            captions_json = json.dumps(_captions(space), separators=(",", ":"), ensure_ascii=False)
+        ROOM_PARTS.put(space_id, space.seq, stage_json, built_at, captions_json)
     if len(_build_locks) > ROOM_PARTS_MAX:
         with _build_locks_guard:
             _build_locks.clear()
-    return stage_json if space.seq == seq else None
+    return (stage_json, captions_json) if space.seq == seq else None
 
 
 def _space_with_you_query(*, space_id: int, user_id: int) -> QuerySet[Space]:
@@ -282,9 +312,10 @@ def _listener_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool] | 
     role = Role.HOST if user.pk == space.host_id else space.my_role  # type: ignore[attr-defined]
     if role in HOST_TEAM:
         return None  # the host team's snapshot has the hand queue: never from the shared part
-    stage_json = _room_part(space.pk, space.seq)
-    if stage_json is None:
+    part = _room_part(space.pk, space.seq)
+    if part is None:
         return None  # an event committed between the two reads: take the one-transaction read
+    stage_json, captions_json = part
     invitation_id = space.my_invitation_id  # type: ignore[attr-defined]
     hand_at = space.my_hand_at  # type: ignore[attr-defined]
     you = {
@@ -296,6 +327,7 @@ def _listener_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool] | 
                 "id": invitation_id,
                 "role": space.my_invitation_role,  # type: ignore[attr-defined]
                 "inviter_id": space.my_invitation_inviter,  # type: ignore[attr-defined]
+                "recorded": space.record,
             }
             if invitation_id is not None
             else None
@@ -307,6 +339,8 @@ def _listener_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool] | 
         "state": space.state,
         "host_id": space.host_id,
         "started_at": space.started_at.isoformat() if space.started_at else None,
+        "recording": space.record,
+        "captions": space.captions,
     }
 
     def enc(value: Any) -> str:
@@ -315,7 +349,7 @@ def _listener_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool] | 
     # The same bytes as json.dumps of the full envelope (key order included), the stage spliced in.
     frame = (
         f'{{"type":"snapshot","seq":{space.seq},"space":{space.pk},"ts":{enc(now_iso())},'
-        f'"data":{{"v":{realtime.PROTOCOL_VERSION},"space":{enc(head)},"stage":{stage_json},"you":{enc(you)},'
+        f'"data":{{"v":{realtime.PROTOCOL_VERSION},"space":{enc(head)},"captions":{captions_json},"stage":{stage_json},"you":{enc(you)},'
         f'"hands":null,"listener_count":{space.listener_count}}}}}'
     )
     return frame, space.seq, False

@@ -8,7 +8,7 @@ from celery import shared_task
 
 from rooms import livekit_client
 from rooms.models import Space
-from rooms.services import livekit_sync
+from rooms.services import livekit_sync, recordings
 from rooms.services import spaces_end_abandoned as _spaces_end_abandoned
 
 RETRY: dict[str, Any] = {
@@ -49,3 +49,24 @@ def livekit_reconcile() -> dict[str, int]:
 @shared_task
 def spaces_end_abandoned() -> list[int]:
     return _spaces_end_abandoned()
+
+
+@shared_task(bind=True, max_retries=120)
+def recording_finalise(self: Any, space_id: int) -> str:
+    """Join a finished recording's parts into its replay; waits (re-queued) while an agent still holds it."""
+    result = recordings.recording_finalise(space_id=space_id)
+    if result == "wait" and not self.app.conf.task_always_eager:
+        raise self.retry(countdown=2)
+    return result
+
+
+@shared_task
+def recordings_sweep() -> dict[str, Any]:
+    """Beat: finalise recordings whose hand-off was lost, and delete those past retention."""
+    from rooms.services import replays
+
+    return {
+        "finalised": recordings.recordings_finalise_stuck(),
+        "expired": replays.recordings_expire(),
+        "agents_forgotten": replays.agents_forget_gone(),
+    }

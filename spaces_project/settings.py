@@ -31,6 +31,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 DEBUG = env_bool("DJANGO_DEBUG", default=True)
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
@@ -219,6 +224,7 @@ CELERY_BEAT_SCHEDULE["tickets-expire-holds"] = {"task": "tickets.tasks.ticket_ho
 CELERY_BEAT_SCHEDULE["tickets-payouts"] = {"task": "tickets.tasks.payouts_process_due", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["tickets-refunds"] = {"task": "tickets.tasks.refunds_process_due", "schedule": 300.0}
 # rooms discovery: reminder notifications (tasks in rooms/discovery_tasks.py); catch up on lost hand-offs.
+CELERY_BEAT_SCHEDULE["rooms-recordings-sweep"] = {"task": "rooms.tasks.recordings_sweep", "schedule": 60.0}
 CELERY_IMPORTS = ["rooms.discovery_tasks"]
 CELERY_BEAT_SCHEDULE["rooms-reminders-sweep"] = {"task": "rooms.reminders_sweep", "schedule": 60.0}
 # Tests point a worker at a private queue; an unacked task of a killed worker is redelivered after this.
@@ -257,6 +263,7 @@ REST_FRAMEWORK = {
         "report": os.environ.get("SPACES_THROTTLE_REPORT", "10/hour"),
         "join": os.environ.get("SPACES_THROTTLE_JOIN", "60/min"),
         "guest_join": os.environ.get("SPACES_THROTTLE_GUEST_JOIN", "10/min"),
+        "clip": os.environ.get("SPACES_THROTTLE_CLIP", "20/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # Throttles key anonymous callers by REMOTE_ADDR alone: ClientAddressMiddleware has already resolved it
@@ -312,6 +319,46 @@ LIVEKIT_ROOM_PREFIX = os.environ.get("LIVEKIT_ROOM_PREFIX", "space-")
 # token valid for longer than the max TTL (a replay window) or dated in the future.
 LIVEKIT_WEBHOOK_LEEWAY_S = env_int("LIVEKIT_WEBHOOK_LEEWAY_S", 60)
 LIVEKIT_WEBHOOK_MAX_TTL_S = env_int("LIVEKIT_WEBHOOK_MAX_TTL_S", 600)
+
+# --- Recordings and the audio agent (rooms/agent/, docs/architecture.md "The audio agent") -------
+# Recordings go to Django's default storage: the filesystem under MEDIA_ROOT unless STORAGES says otherwise.
+MEDIA_ROOT = os.environ.get("SPACES_MEDIA_ROOT", str(BASE_DIR / "media"))
+if os.environ.get("SPACES_S3_BUCKET"):
+    # Any S3-compatible object store through django-storages (tested against SeaweedFS, bin/services s3).
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": os.environ["SPACES_S3_BUCKET"],
+                "endpoint_url": os.environ.get("SPACES_S3_ENDPOINT_URL") or None,
+                "access_key": os.environ.get("SPACES_S3_ACCESS_KEY_ID", ""),
+                "secret_key": os.environ.get("SPACES_S3_SECRET_ACCESS_KEY", ""),
+                "region_name": os.environ.get("SPACES_S3_REGION", "us-east-1"),
+                "addressing_style": "path",
+                "file_overwrite": False,
+                "default_acl": None,
+                "querystring_auth": True,
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+# An agent renews its lease on a Space every RENEW_S; another agent may take the Space once it has not
+# been renewed for LEASE_S. A killed agent's Space therefore records again within LEASE_S + POLL_S.
+SPACES_AGENT_LEASE_S = env_float("SPACES_AGENT_LEASE_S", 15.0)
+SPACES_AGENT_RENEW_S = env_float("SPACES_AGENT_RENEW_S", 5.0)
+SPACES_AGENT_POLL_S = env_float("SPACES_AGENT_POLL_S", 1.0)
+SPACES_AGENT_MAX_SPACES = env_int("SPACES_AGENT_MAX_SPACES", 20)
+# The mix is stored in parts of this many seconds: a killed agent loses at most its unstored part.
+SPACES_RECORDING_PART_S = env_float("SPACES_RECORDING_PART_S", 2.0)
+SPACES_RECORDING_RETENTION_DAYS = env_int("SPACES_RECORDING_RETENTION_DAYS", 30)
+
+# --- Live captions (rooms/captions/, docs/captions.md) ---------------------------------------------
+# A dotted path to a class with ``transcribe(pcm16k) -> str``; the default ships inside moonshine-cpp.
+SPACES_CAPTIONS_ENGINE = os.environ.get("SPACES_CAPTIONS_ENGINE", "rooms.captions.engine.MoonshineEngine")
+# How many of an agent's Spaces it captions at once (the rest are recorded without captions).
+SPACES_CAPTIONS_MAX_SPACES = env_int("SPACES_CAPTIONS_MAX_SPACES", 2)
+# A partial caption at most every PARTIAL_S of an ongoing phrase (dropped if the engine is busy).
+SPACES_CAPTIONS_PARTIAL_S = env_float("SPACES_CAPTIONS_PARTIAL_S", 1.5)
 
 # --- Stripe -----------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")

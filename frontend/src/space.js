@@ -3,6 +3,7 @@ import { Room, RoomEvent, Track, DefaultReconnectPolicy, DisconnectReason, creat
 import {
   REFUSALS, backoffDelay, SDK_RECONNECT_DELAYS_MS, sleep, inboundCounters, CHECK_EVERY_MS, SILENT_CHECKS, micProblem,
 } from "./audio.js";
+import { captionsEvent, captionsSnapshot } from "./captions.js";
 
 const { api, esc, toast, ApiError } = window.Spaces;
 const root = document.getElementById("space");
@@ -112,6 +113,7 @@ function applySnapshot(data) {
   state.invitation = you.invitation || null;
   state.handUp = !!you.hand;
   if (data.listener_count !== undefined) $("listener-count").textContent = data.listener_count;
+  captionsSnapshot(data);
   setRole(guest ? "listener" : you.role || null);
   if (state.spaceState === "ended") endedLocally("This Space has ended.");
 }
@@ -138,6 +140,7 @@ function handleEvent(ev) {
     if (ev.seq > state.seq + 1 && state.seq) { resync(); return; }
     state.seq = ev.seq;
   }
+  if (captionsEvent(ev)) return;
   const d = ev.data || {};
   switch (ev.type) {
     case "listeners.count": $("listener-count").textContent = d.count ?? d.listener_count; break;

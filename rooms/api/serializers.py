@@ -19,6 +19,7 @@ class SpaceCreateInputSerializer(serializers.Serializer[dict[str, Any]]):
     scheduled_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
     listener_cap = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False, allow_null=True)
     guests_allowed = serializers.BooleanField(required=False, default=False)
+    record = serializers.BooleanField(required=False, default=False)
 
 
 class SpaceUpdateInputSerializer(serializers.Serializer[dict[str, Any]]):
@@ -30,6 +31,7 @@ class SpaceUpdateInputSerializer(serializers.Serializer[dict[str, Any]]):
     scheduled_start = serializers.DateTimeField(required=False)
     listener_cap = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False)
     guests_allowed = serializers.BooleanField(required=False)
+    clips_enabled = serializers.BooleanField(required=False)
 
 
 class ReasonInputSerializer(serializers.Serializer[dict[str, Any]]):
@@ -63,6 +65,8 @@ class SpaceOutputSerializer(serializers.ModelSerializer[Space]):
             "listener_cap",
             "listener_count",
             "guests_allowed",
+            "record",
+            "clips_enabled",
             "seq",
             "created_at",
         ]
@@ -84,7 +88,7 @@ class ParticipantOutputSerializer(serializers.ModelSerializer[Participant]):
 
     class Meta:
         model = Participant
-        fields = ["user", "role", "is_muted", "is_connected", "is_speaking", "joined_at"]
+        fields = ["user", "role", "is_muted", "is_connected", "is_speaking", "recording_declined", "joined_at"]
         read_only_fields = fields
 
 
@@ -123,6 +127,7 @@ class InvitationOutputSerializer(serializers.Serializer[dict[str, Any]]):
     invitee_id = serializers.IntegerField()
     role = serializers.CharField()
     state = serializers.CharField()
+    recorded = serializers.BooleanField()  # the Space is being recorded: told before accepting
 
 
 class ListenerPageSerializer(serializers.Serializer[dict[str, Any]]):
@@ -152,3 +157,11 @@ class HandQueueOutputSerializer(serializers.Serializer[dict[str, Any]]):
 
 class MuteAllOutputSerializer(serializers.Serializer[dict[str, Any]]):
     muted_user_ids = serializers.ListField(child=serializers.IntegerField())
+
+
+class RecordingSwitchInputSerializer(serializers.Serializer[dict[str, Any]]):
+    on = serializers.BooleanField()
+
+
+class RecordingConsentInputSerializer(serializers.Serializer[dict[str, Any]]):
+    record = serializers.BooleanField()

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from rooms.api import audio_health_views, discovery_views, first_visit_views, views
+from rooms.api import (
+    audio_health_views,
+    captions_views,
+    clip_views,
+    discovery_views,
+    first_visit_views,
+    recording_views,
+    views,
+)
 
 urlpatterns = [
     path("spaces", discovery_views.SpaceCollectionView.as_view(), name="space-list"),
@@ -55,5 +63,39 @@ urlpatterns = [
         "spaces/<int:space_id>/audio-reports", audio_health_views.AudioReportView.as_view(), name="space-audio-reports"
     ),
     path("ops/audio-health", audio_health_views.OpsAudioHealthView.as_view(), name="ops-audio-health"),
+    path("spaces/<int:space_id>/recording", recording_views.RecordingSwitchView.as_view(), name="space-recording"),
+    path("spaces/<int:space_id>/recording/audio", recording_views.RecordingAudioView.as_view(), name="space-replay"),
+    path(
+        "spaces/<int:space_id>/recording/consent",
+        recording_views.RecordingConsentView.as_view(),
+        name="space-recording-consent",
+    ),
+    path("spaces/<int:space_id>/summary", recording_views.SpaceSummaryView.as_view(), name="space-summary"),
+    path("spaces/<int:space_id>/clips", clip_views.ClipCreateView.as_view(), name="space-clips"),
+    path("clips/<int:clip_id>", clip_views.ClipDetailView.as_view(), name="clip-detail"),
+    path("clips/<int:clip_id>/audio", clip_views.ClipAudioView.as_view(), name="clip-audio"),
     path("me/notifications", discovery_views.NotificationsView.as_view(), name="me-notifications"),
+    # Live captions and transcripts (rooms/api/captions_views.py)
+    path("spaces/<int:space_id>/captions", captions_views.CaptionsSwitchView.as_view(), name="space-captions"),
+    path(
+        "spaces/<int:space_id>/captions/consent",
+        captions_views.CaptionsConsentView.as_view(),
+        name="space-captions-consent",
+    ),
+    path(
+        "spaces/<int:space_id>/recording/transcript",
+        captions_views.TranscriptView.as_view(),
+        name="space-transcript",
+    ),
+    path(
+        "spaces/<int:space_id>/recording/transcript/<int:line_id>",
+        captions_views.TranscriptLineView.as_view(),
+        name="space-transcript-line",
+    ),
+    path(
+        "spaces/<int:space_id>/recording/captions.vtt",
+        captions_views.CaptionsVttView.as_view(),
+        name="space-captions-vtt",
+    ),
+    path("search/transcripts", captions_views.TranscriptSearchView.as_view(), name="search-transcripts"),
 ]

@@ -62,6 +62,7 @@ def _invitation_payload(invitation: Invitation) -> dict[str, Any]:
                 "invitee_id": invitation.invitee_id,
                 "role": invitation.role,
                 "state": invitation.state,
+                "recorded": Space.objects.filter(pk=invitation.space_id, record=True).exists(),
             }
         ).data
     )
@@ -183,7 +184,10 @@ class HandView(APIView):
     @extend_schema(request=None, responses={201: HandStateOutputSerializer})
     def post(self, request: Request, space_id: int) -> Response:
         hand = services.hand_raise(space_id=space_id, user=_me(request))
-        return Response({"state": hand.state, "raised_at": hand.raised_at}, status=status.HTTP_201_CREATED)
+        recorded = Space.objects.filter(pk=space_id, record=True).exists()
+        return Response(
+            {"state": hand.state, "raised_at": hand.raised_at, "recorded": recorded}, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, space_id: int) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import F
+from django.db.models.functions import Greatest
 
 from accounts.models import User
 from moderation.models import ModerationAction
@@ -110,7 +111,10 @@ def livekit_close_room(*, space: Space) -> None:
 def demote_to_listener_count_delta(*, participant: Participant) -> None:
     """A connected stage member who becomes a listener adds one to the listener count."""
     if participant.is_connected and participant.role != Role.LISTENER:
-        Space.objects.filter(pk=participant.space_id).update(listener_count=F("listener_count") + 1)
+        Space.objects.filter(pk=participant.space_id).update(
+            listener_count=F("listener_count") + 1,
+            peak_listener_count=Greatest(F("peak_listener_count"), F("listener_count") + 1),
+        )
 
 
 def promote_from_listener_count_delta(*, participant: Participant) -> None:

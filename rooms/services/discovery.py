@@ -102,6 +102,20 @@ def _within_space_budget(space_id: int) -> bool:
     return int(count) <= settings.SPACES_REACTIONS_PER_SPACE_S
 
 
+def reactions_key(space_id: int) -> str:
+    return f"rx-total:{space_id}"
+
+
+def _count_reaction(space_id: int) -> None:
+    """Count every accepted reaction for the host summary (written to the Space row when it ends)."""
+    key = reactions_key(space_id)
+    cache.add(key, 0, timeout=7 * 86400)
+    try:
+        cache.incr(key)
+    except ValueError:
+        pass
+
+
 def reaction_send(*, space_id: int, user: User, emoji: str) -> bool:
     """React in a live Space the user is in. Publishes a ``reaction`` room event; False if over budget.
 
@@ -115,6 +129,7 @@ def reaction_send(*, space_id: int, user: User, emoji: str) -> bool:
         )
     space = _space(space_id)
     _check_present(space=space, user=user)
+    _count_reaction(space.pk)
     if not _within_space_budget(space.pk):
         return False
     publish_on_commit(type=REACTION, data={"emoji": emoji, "user_id": user.pk}, space_id=space.pk, seq=space.seq)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.exceptions import AccountSuspended, NotEligible
 from accounts.models import User
 from accounts.selectors import host_eligibility
-from rooms import events
+from rooms import events, summary
 from rooms.exceptions import HostAlreadyLive, InvalidSchedule, NotHost, SpaceNotScheduled
 from rooms.models import (
     HandRaise,
@@ -27,6 +27,7 @@ from rooms.models import (
     SpaceState,
 )
 from rooms.notifications import reminders_notify_on_commit
+from rooms.services import recordings
 from rooms.services._common import audit, emit_room, livekit_close_room, lock_space
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def _go_live(*, space: Space) -> None:
     except IntegrityError:
         raise HostAlreadyLive() from None
     Participant.objects.update_or_create(space=space, user_id=space.host_id, defaults={"role": Role.HOST})
+    recordings.on_space_live(space=space)
 
 
 @transaction.atomic
@@ -100,6 +102,7 @@ def space_create(
     scheduled_start: datetime | None = None,
     listener_cap: int | None = None,
     guests_allowed: bool = False,
+    record: bool = False,
 ) -> Space:
     """Create a Space that is live now (no ``scheduled_start``) or scheduled up to 14 days ahead.
 
@@ -115,6 +118,7 @@ def space_create(
         listener_cap=settings.SPACES_DEFAULT_LISTENER_CAP if listener_cap is None else listener_cap,
         scheduled_start=scheduled_start,
         guests_allowed=guests_allowed,
+        record=record,
     )
     if scheduled_start is not None:
         _check_schedule(scheduled_start)
@@ -125,6 +129,17 @@ def space_create(
         _go_live(space=space)
     logger.info("space.created", extra={"space_id": space.pk, "host_id": host.pk, "state": space.state})
     return space
+
+
+# Plain fields the host may edit, each with how its value is cleaned (validated by the API serializer).
+_EDITABLE: dict[str, Any] = {
+    "title": lambda value: str(value).strip(),
+    "description": lambda value: str(value).strip(),
+    "topics": lambda value: _clean_topics(list(value)),
+    "listener_cap": int,
+    "guests_allowed": bool,
+    "clips_enabled": bool,
+}
 
 
 @transaction.atomic
@@ -142,21 +157,10 @@ def space_update(*, space_id: int, actor: User, **fields: Any) -> Space:
         _check_schedule(fields["scheduled_start"])
         space.scheduled_start = fields["scheduled_start"]
         changed.append("scheduled_start")
-    if "title" in fields:
-        space.title = str(fields["title"]).strip()
-        changed.append("title")
-    if "description" in fields:
-        space.description = str(fields["description"]).strip()
-        changed.append("description")
-    if "topics" in fields:
-        space.topics = _clean_topics(list(fields["topics"]))
-        changed.append("topics")
-    if "listener_cap" in fields:
-        space.listener_cap = int(fields["listener_cap"])
-        changed.append("listener_cap")
-    if "guests_allowed" in fields:
-        space.guests_allowed = bool(fields["guests_allowed"])
-        changed.append("guests_allowed")
+    for name, clean in _EDITABLE.items():
+        if name in fields:
+            setattr(space, name, clean(fields[name]))
+            changed.append(name)
     if changed:
         space.save(update_fields=[*changed, "updated_at"])
         data = {name: getattr(space, name) for name in changed}
@@ -220,9 +224,11 @@ def space_end(*, space_id: int, actor: User | None, reason: str = "", actor_role
 
         raise SpaceNotLive()
     _close(space=space, state=SpaceState.ENDED)
+    summary.on_space_end(space=space)
     audit(space=space, actor=actor, actor_role=actor_role if actor else "system", action="end", reason=reason)
     emit_room(space=space, type=events.SPACE_ENDED, data={"reason": reason, "ended_at": now_iso(space.ended_at)})
     livekit_close_room(space=space)
+    recordings.on_space_end(space=space)
     logger.info("space.ended", extra={"space_id": space.pk, "reason": reason})
     return space
 

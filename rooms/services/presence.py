@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, Q
 from django.db.models.constants import OnConflict
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import User
@@ -37,6 +38,8 @@ from spaces_project.common.db import atomic_retrying_deadlocks
 from spaces_project.common.text import decimal_id
 
 logger = logging.getLogger(__name__)
+
+PEAK_AFTER_JOIN = Greatest(F("peak_listener_count"), F("listener_count") + 1)
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ def _count_connected(*, space: Space, participant: Participant, enforce_cap: boo
     """The counters of a participant who just became connected (True). Raises ``space_full`` past the cap."""
     if participant.role == Role.LISTENER:
         room_left = Q(listener_cap=0) | Q(listener_count__lt=F("listener_cap")) if enforce_cap else Q()
-        if not Space.objects.filter(room_left, pk=space.pk).update(listener_count=F("listener_count") + 1):
+        grown = {"listener_count": F("listener_count") + 1, "peak_listener_count": PEAK_AFTER_JOIN}
+        if not Space.objects.filter(room_left, pk=space.pk).update(**grown):
             raise SpaceFull(extra={"cap": space.listener_cap})
     elif participant.role in HOST_TEAM:
         Space.objects.filter(pk=space.pk).update(host_team_absent_since=None)

@@ -128,7 +128,9 @@ def hand_approve(*, space_id: int, actor: User, user_id: int) -> Participant:
     ensure_seat(space=space, role=Role.SPEAKER)
     _resolve_hand(space=space, user_id=user_id, actor=actor, state=HandState.APPROVED)
     participant_set_role(space=space, participant=participant, role=Role.SPEAKER, muted=False)
-    emit_room(space=space, type=events.REQUEST_APPROVED, data={"user_id": user_id, "by": actor.pk})
+    emit_room(
+        space=space, type=events.REQUEST_APPROVED, data={"user_id": user_id, "by": actor.pk, "recorded": space.record}
+    )
     emit_stage(space=space)
     return participant
 
@@ -175,7 +177,7 @@ def invitation_create(*, space_id: int, actor: User, invitee: User, role: str) -
         space=space,
         user_id=invitee.pk,
         type=events.INVITE_RECEIVED,
-        data={"invitation_id": invitation.pk, "role": role, "inviter_id": actor.pk},
+        data={"invitation_id": invitation.pk, "role": role, "inviter_id": actor.pk, "recorded": space.record},
     )
     return invitation
 

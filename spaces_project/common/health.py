@@ -49,6 +49,15 @@ def _check_livekit() -> str | None:
     return None
 
 
+def _agents() -> list[dict[str, object]] | str:
+    try:
+        from rooms.selectors import agents_status
+
+        return agents_status()
+    except Exception as exc:  # the database is down (already reported above)
+        return f"unknown ({type(exc).__name__})"
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
     """200 when the database, Redis (if configured) and LiveKit (if configured) answer; else 503."""
     checks = {"database": _check_database(), "redis": _check_redis(), "livekit": _check_livekit()}
@@ -61,5 +70,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
             "livekit": "skipped" if not settings.LIVEKIT_URL else ("ok" if not checks["livekit"] else "failed"),
         },
         "failed": sorted(failed),
+        # Informational (an unhealthy agent does not make the web process unready): which agent holds which Space.
+        "agents": _agents(),
     }
     return JsonResponse(body, status=503 if failed else 200)

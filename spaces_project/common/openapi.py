@@ -12,7 +12,8 @@ responses it can give, all in the one ``{code, detail, extra}`` shape of
 - 409 for every write on an authenticated view (the state it acts on has moved on);
 - 415 when it takes a body (not a media type it parses);
 - 429 everywhere (every view is rate-limited in production);
-- what the view lists in ``openapi_error_statuses`` (402 ``ticket_required``, 503 a provider down…).
+- what the view lists in ``openapi_error_statuses`` (402 ``ticket_required``, 503 a provider down…): a
+  tuple for every method of the view, or a dict from method (``"GET"``) to a tuple for one method.
 
 ``tests/test_openapi_conformance.py`` and the fuzzer (``tests/fuzz``) hold the schema to it.
 """
@@ -37,6 +38,7 @@ ERROR_DESCRIPTIONS = {
     409: "Conflicts with the current state (a stable `code` says which rule).",
     413: "The request body is too large (`request_too_large`).",
     415: "Unsupported media type: send JSON.",
+    416: "The `Range` asked for is not in the file (`range_not_satisfiable`; `extra.size` gives its size).",
     429: "Rate-limited; `extra.retry_after` gives the seconds to wait.",
     503: "A provider (LiveKit, Stripe) is not configured or not reachable.",
 }
@@ -91,7 +93,10 @@ class SpacesAutoSchema(AutoSchema):
             statuses.add(409)
         if has_body:
             statuses.add(415)
-        statuses |= set(getattr(view, "openapi_error_statuses", ()))
+        extra = getattr(view, "openapi_error_statuses", ())
+        if isinstance(extra, dict):
+            extra = extra.get(self.method, ())
+        statuses |= set(extra)
         return statuses
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:

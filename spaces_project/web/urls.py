@@ -12,4 +12,6 @@ urlpatterns = [
     path("u/<str:username>", views.profile_page, name="web-profile"),
     path("dashboard", views.dashboard_page, name="web-dashboard"),
     path("s/<int:space_id>", views.share_page, name="web-share"),
+    path("c/<int:clip_id>", views.clip_page, name="web-clip"),
+    path("spaces/<int:space_id>/summary", views.summary_page, name="web-summary"),
 ]

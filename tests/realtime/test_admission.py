@@ -25,7 +25,11 @@ from tests.realtime.helpers import api, close_code, in_thread, live_space, membe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STAGE_KEYS = {"user_id", "username", "display_name", "role", "is_muted", "is_connected", "is_speaking"}
+# The consent flags are public on purpose: everyone sees who is left out of the recording or the captions.
+STAGE_KEYS = {"user_id", "username", "display_name", "role", "is_muted", "is_connected", "is_speaking"} | {
+    "recording_declined",
+    "captions_declined",
+}
 
 
 def _frame(space: Space, user: User) -> dict[str, Any]:
@@ -62,6 +66,7 @@ def test_shared_stage_never_carries_host_only_or_personal_data() -> None:
         "id": invitation.pk,
         "role": Role.SPEAKER,
         "inviter_id": space.host_id,
+        "recorded": space.record,
     }
     for other in (invited.pk, plain.pk, speaker.pk):
         assert views[other]["data"]["you"]["hand"] is None
@@ -81,13 +86,15 @@ def test_listener_frame_equals_the_one_transaction_read() -> None:
 
     space = live_space()
     member(space, Role.SPEAKER)
-    listener = member(space)
+    listener, invited = member(space), member(space)
     HandRaise.objects.create(space=space, user=listener)
-    ROOM_PARTS.clear()
-    fast = json.loads(space_snapshot(space_id=space.pk, user=listener)[0])
-    full = json.loads(space_snapshot_full(space_id=space.pk, user=listener)[0])
-    fast.pop("ts"), full.pop("ts")
-    assert fast == full
+    Invitation.objects.create(space=space, inviter=space.host, invitee=invited, role=Role.SPEAKER)
+    for user in (listener, invited):
+        ROOM_PARTS.clear()
+        fast = json.loads(space_snapshot(space_id=space.pk, user=user)[0])
+        full = json.loads(space_snapshot_full(space_id=space.pk, user=user)[0])
+        fast.pop("ts"), full.pop("ts")
+        assert fast == full
 
 
 def _admit(server: Server, space_id: int, token: str) -> Any:

@@ -22,6 +22,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from livekit import rtc
 
 KEY = "e2ekey"
@@ -177,8 +178,12 @@ class AppServer:
 class Peer:
     """A realtime-client participant driven from synchronous test code (its own event loop thread)."""
 
-    def __init__(self, url: str, token: str, name: str = "peer") -> None:
+    def __init__(
+        self, url: str, token: str, name: str = "peer", tone_hz: float = 440, pattern: tuple[float, float] | None = None
+    ) -> None:
+        """``tone_hz``: the tone it publishes; ``pattern=(on_s, off_s)`` makes it talk in bursts (else steady)."""
         self.url, self.token, self.name = url, token, name
+        self.tone_hz, self.pattern = tone_hz, pattern
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name=f"peer-{name}")
         self.thread.start()
@@ -271,12 +276,16 @@ class Peer:
     async def _tone(self, source: rtc.AudioSource) -> None:
         n = 480  # 10 ms at 48 kHz
         phase = 0
+        cycle = (round(self.pattern[0] * 100), round(sum(self.pattern) * 100)) if self.pattern else None
+        frames = 0
         while True:
             frame = rtc.AudioFrame.create(48000, 1, n)
-            data = frame.data
-            for i in range(n):
-                data[i] = int(8000 * math.sin(2 * math.pi * 440 * (phase + i) / 48000))
+            data = np.frombuffer(frame.data, dtype=np.int16)
+            if cycle is None or frames % cycle[1] < cycle[0]:
+                t = (phase + np.arange(n)) / 48000
+                data[:] = (8000 * np.sin(2 * math.pi * self.tone_hz * t)).astype(np.int16)
             phase += n
+            frames += 1
             await source.capture_frame(frame)
 
     # --- waiting ------------------------------------------------------------------------------

@@ -109,6 +109,19 @@ def wait_text(page: Any, selector: str, text: str, *, exact: bool = False, timeo
         expect(locator).to_contain_text(text, timeout=timeout)
 
 
+def wait_js(page: Any, expression: str, *, timeout: float = 15000) -> None:
+    """Poll ``page.evaluate(expression)`` until it is truthy (``timeout`` in ms). ``page.evaluate`` runs
+    through the DevTools protocol, which the CSP allows; ``wait_for_function`` evals a string in the page,
+    which it refuses."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        if page.evaluate(expression):
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for: {expression}")
+        page.wait_for_timeout(100)
+
+
 def eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rooms', '0003_stage_index_by_space'),
+        ('rooms', '0007_live_captions'),
     ]
 
     operations = [

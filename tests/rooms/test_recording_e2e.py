@@ -1,0 +1,205 @@
+"""The audio agent against a real livekit-server: it records what consenting speakers say, leaves out a
+speaker who declined, keeps a timeline that matches the audio, and survives being killed.
+
+Agents run as real subprocesses (``manage.py run_agent``); the recording is decoded with PyAV and its
+spectrum checked. Lease times are shortened (tests/rooms/agent_harness.py ``FAST``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.files.storage import default_storage
+
+from rooms import audio, livekit_client
+from rooms.models import AgentLease, AgentWorker, Participant, Recording, RecordingPart, Space, SpeakerSegment
+from tests.factories import UserFactory
+from tests.rooms.agent_harness import FAST, WINDOW_MS, agents, longest_run, tone_levels
+from tests.rooms.conftest import _nobody, remote
+from tests.rooms.livekit_harness import Peer, wait_until
+
+pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+HOST_HZ, ALICE_HZ, BOB_HZ = 440.0, 660.0, 1000.0
+PRESENT = 1500.0  # amplitude of a tone that is there (they are published at 8000)
+ABSENT = 300.0
+# Bob's tone would read ≈ 8000 in any 20 ms window he leaked into; the abrupt on/off edges of Alice's
+# bursts splash a few hundred across the spectrum, so "absent" for him is judged below this.
+NEVER = 1000.0
+LEASE_S, PART_S, POLL_S = (
+    float(FAST[k]) for k in ("SPACES_AGENT_LEASE_S", "SPACES_RECORDING_PART_S", "SPACES_AGENT_POLL_S")
+)
+
+
+@pytest.fixture
+def media(tmp_path: Path, settings) -> Path:
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = str(root)
+    return root
+
+
+@pytest.fixture
+def run_agents(postgres_url, media, tmp_path, lk):
+    with agents(postgres_url=postgres_url, media_root=media, log_dir=tmp_path) as made:
+        yield made
+
+
+def _speaker(world, peers, *, hz: float, pattern=None):
+    user = UserFactory()
+    api = world.make_client(user)
+    creds = api.post(f"/api/v1/spaces/{world.space_id}/join").json()
+    peer = Peer(creds["livekit_url"], creds["token"], name=user.username, tone_hz=hz, pattern=pattern)
+    peers.append(peer)
+    peer.connect()
+    raised = api.post(f"/api/v1/spaces/{world.space_id}/hand")
+    assert raised.status_code == 201 and raised.json()["recorded"] is True  # told before going on stage
+    approved = world.host_api.post(f"/api/v1/spaces/{world.space_id}/hands/{user.username}/approve")
+    assert approved.status_code == 200, approved.json()
+    assert wait_until(lambda: (remote(world.room, user) or _nobody).can_publish)
+    return user, api, peer
+
+
+def _ready(space_id: int, timeout: float = 40) -> Recording:
+    assert wait_until(lambda: Recording.objects.get(space_id=space_id).state == "ready", timeout=timeout), (
+        Recording.objects.get(space_id=space_id).state
+    )
+    return Recording.objects.get(space_id=space_id)
+
+
+def _decode(recording: Recording) -> np.ndarray:
+    with default_storage.open(recording.file, "rb") as fh:
+        return audio.decode(fh.read())
+
+
+def _start_agents(run_agents, *names: str) -> None:
+    """Start agent processes and wait until each has checked in (Django's start-up is not the agent's)."""
+    for name in names:
+        run_agents.start(name)
+    assert wait_until(lambda: AgentWorker.objects.filter(agent_id__in=names).count() == len(names), timeout=30)
+
+
+def _record_on(world) -> None:
+    on = world.host_api.post(f"/api/v1/spaces/{world.space_id}/recording", {"on": True}, format="json")
+    assert on.status_code == 200 and on.json()["recording"] is True
+
+
+@pytest.fixture
+def world_rec(world, make_client):
+    world.make_client = make_client
+    return world
+
+
+def test_records_consenting_speakers_and_leaves_out_the_decliner(world_rec, peers, run_agents):
+    world = world_rec
+    _start_agents(run_agents, "agent-a")
+    _record_on(world)
+    alice, _, alice_peer = _speaker(world, peers, hz=ALICE_HZ, pattern=(1.5, 1.0))
+    bob, bob_api, bob_peer = _speaker(world, peers, hz=BOB_HZ)
+    time.sleep(2 * POLL_S + 0.5)  # the agent has read Bob as a consenting speaker...
+    declined = bob_api.put(f"/api/v1/spaces/{world.space_id}/recording/consent", {"record": False}, format="json")
+    assert declined.status_code == 200 and declined.json()["recording_declined"] is True
+    # ...and Bob publishes right after declining: not one frame of him may reach the mix
+    assert bob_peer.publish_tone() and alice_peer.publish_tone()
+    space = Space.objects.get(pk=world.space_id)
+    assert wait_until(lambda: RecordingPart.objects.filter(recording__space=space).count() >= 2, timeout=20), (
+        run_agents.log("agent-a")
+    )
+    # The agent is in the room, hidden, and nobody counts it or sees it.
+    in_room = livekit_client.participants_list(room=world.room)
+    agent = next(p for p in in_room if p.identity == livekit_client.agent_identity("agent-a"))
+    assert agent.hidden and not agent.can_publish and agent.can_subscribe
+    assert livekit_client.agent_identity("agent-a") not in world.host_peer.room.remote_participants
+    assert Space.objects.get(pk=space.pk).listener_count == 0
+    assert not Participant.objects.filter(space=space).exclude(user__in=[world.host, alice, bob]).exists()
+    stage = world.host_api.get(f"/api/v1/spaces/{world.space_id}/participants").json()
+    assert {m["user"]["username"] for m in stage["stage"]} == {world.host.username, alice.username, bob.username}
+    time.sleep(6)
+    ended = world.host_api.post(f"/api/v1/spaces/{world.space_id}/end")
+    assert ended.status_code == 200
+    recording = _ready(space.pk)
+    pcm = _decode(recording)
+    _check_recording(recording, pcm, alice=alice, bob=bob, host=world.host)
+
+
+def _check_recording(recording, pcm, *, alice, bob, host) -> None:
+    first_part = RecordingPart.objects.filter(recording=recording).order_by("start_ms").first()
+    # duration: from recording on to the end, less the agent's joining (bounded), as the row says
+    assert pcm.size == recording.duration_ms * 48
+    wall_ms = (recording.ended_at - recording.started_at).total_seconds() * 1000
+    assert wall_ms - 3000 <= recording.duration_ms <= wall_ms + 500, (recording.duration_ms, wall_ms)
+    assert first_part.start_ms <= (POLL_S + 1.5) * 1000  # an idle agent's poll, then joining the room
+    # the agent hears the host within a second of joining (subscribing takes a moment): timing starts there
+    start_w = int(np.argmax(tone_levels(pcm, HOST_HZ) > PRESENT))
+    assert (start_w * WINDOW_MS - first_part.start_ms) < 1000, (start_w, first_part.start_ms)
+    host_l, alice_l, bob_l = (tone_levels(pcm, hz)[start_w:] for hz in (HOST_HZ, ALICE_HZ, BOB_HZ))
+    # the declining speaker is nowhere; the host's steady tone has no gap longer than 100 ms while the host
+    # was publishing. Ending the Space disconnects the host before the agent's last frames, so the recording
+    # may close on a short silence: bounded here, and not counted as a gap.
+    assert bob_l.max() < NEVER, bob_l.max()
+    tail = int(np.argmax(host_l[::-1] > PRESENT))
+    assert tail * WINDOW_MS <= 1000, tail
+    speaking = host_l[: host_l.size - tail]
+    assert longest_run(speaking < PRESENT) * WINDOW_MS <= 100, longest_run(speaking < PRESENT)
+    # Alice is heard where the timeline says she spoke, and nowhere else
+    segments = list(SpeakerSegment.objects.filter(recording=recording, user=alice).order_by("start_ms"))
+    assert len(segments) >= 2, segments
+    assert not SpeakerSegment.objects.filter(recording=recording, user=bob).exists()
+    assert SpeakerSegment.objects.filter(recording=recording, user=host).exists()
+    inside = np.zeros(alice_l.size, dtype=bool)
+    near = np.zeros(alice_l.size, dtype=bool)
+    for seg in segments:
+        a, b = seg.start_ms // WINDOW_MS - start_w, seg.end_ms // WINDOW_MS - start_w
+        inside[max(0, a + 3) : max(0, b - 3)] = True
+        near[max(0, a - 5) : max(0, b + 5)] = True
+        assert 1200 <= seg.end_ms - seg.start_ms <= 2300 or seg is segments[0] or seg is segments[-1], seg
+    assert (alice_l[inside] > PRESENT).mean() > 0.95
+    assert (alice_l[~near] < ABSENT).mean() > 0.98
+
+
+def test_killed_agent_is_replaced_within_the_lease_time(world_rec, run_agents):
+    world = world_rec
+    space = Space.objects.get(pk=world.space_id)
+    _start_agents(run_agents, "agent-1", "agent-2")
+    _record_on(world)
+    assert wait_until(lambda: RecordingPart.objects.filter(recording__space=space).count() >= 3, timeout=20)
+    holder = AgentLease.objects.get(space=space)
+    run_agents.kill(holder.agent_id)
+    killed_at = time.monotonic()
+    survivor = "agent-2" if holder.agent_id == "agent-1" else "agent-1"
+    assert wait_until(lambda: AgentLease.objects.get(space=space).agent_id == survivor, timeout=LEASE_S + 5)
+    took_over_s = time.monotonic() - killed_at
+    assert took_over_s <= LEASE_S + POLL_S + 0.5, took_over_s
+    assert wait_until(lambda: RecordingPart.objects.filter(recording__space=space, agent_id=survivor).count() >= 3)
+    assert world.host_api.post(f"/api/v1/spaces/{world.space_id}/end").status_code == 200
+    recording = _ready(space.pk)
+    pcm = _decode(recording)
+    assert pcm.size == recording.duration_ms * 48  # plays through to the end
+    host_l = tone_levels(pcm, HOST_HZ)
+    host_l = host_l[int(np.argmax(host_l > PRESENT)) :]
+    gap_ms = longest_run(host_l < PRESENT) * WINDOW_MS
+    # lost: the unstored part, the wait for the lease to expire, the new agent's poll and join
+    assert 200 <= gap_ms <= (LEASE_S + PART_S + POLL_S + 0.5) * 1000, gap_ms
+    assert (host_l > PRESENT).mean() > 0.5
+
+
+def test_agent_that_cannot_reach_livekit_is_unhealthy_and_retries(world_rec, run_agents, client):
+    world = world_rec
+    space = Space.objects.get(pk=world.space_id)
+    dead = {"LIVEKIT_URL": "ws://127.0.0.1:9", "LIVEKIT_API_URL": "http://127.0.0.1:9"}
+    run_agents.start("agent-blind", **dead)
+    assert wait_until(lambda: AgentWorker.objects.filter(agent_id="agent-blind").exists(), timeout=30)
+    _record_on(world)
+    # it takes the Space, cannot join, gives it back and says so; then it tries again (backoff 3 s, 6 s)
+    assert wait_until(lambda: not AgentWorker.objects.get(agent_id="agent-blind").livekit_ok, timeout=15)
+    agents = {a["agent_id"]: a for a in client.get("/readyz").json()["agents"]}
+    assert not agents["agent-blind"]["healthy"] and agents["agent-blind"]["last_error"]
+    assert wait_until(lambda: AgentLease.objects.get(space=space).epoch >= 2, timeout=15)
+    assert not RecordingPart.objects.filter(recording__space=space).exists()
+    # a healthy agent started meanwhile takes the Space the blind one keeps giving back
+    _start_agents(run_agents, "agent-ok")
+    assert wait_until(lambda: RecordingPart.objects.filter(recording__space=space, agent_id="agent-ok").exists(), 20)
+    assert AgentWorker.objects.get(agent_id="agent-ok").livekit_ok
