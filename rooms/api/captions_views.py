@@ -87,7 +87,11 @@ class TranscriptView(APIView):
 class TranscriptLineView(APIView):
     """``PATCH /spaces/{id}/recording/transcript/{line_id} {"text": ...}`` / ``DELETE``: host only."""
 
-    @extend_schema(request=TranscriptLineInputSerializer, responses={200: None})
+    @extend_schema(
+        request=TranscriptLineInputSerializer,
+        responses={200: None},
+        operation_id="v1_spaces_recording_transcript_line_update",
+    )
     def patch(self, request: Request, space_id: int, line_id: int) -> Response:
         data = TranscriptLineInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -96,7 +100,7 @@ class TranscriptLineView(APIView):
         )
         return Response(line)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None}, operation_id="v1_spaces_recording_transcript_line_destroy")
     def delete(self, request: Request, space_id: int, line_id: int) -> Response:
         captions.line_delete(space_id=space_id, actor=_me(request), line_id=line_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -14,10 +14,13 @@ from rooms.exceptions import SpaceNotFound, SpaceNotLive
 from rooms.models import Participant, Role, Space, SpaceState
 from spaces_project.common.handoff import enqueue_on_commit
 from spaces_project.common.realtime import Audience, publish_on_commit
+from spaces_project.common.text import BIGINT_MAX
 
 
 def lock_space(*, space_id: int) -> Space:
     """Lock the Space row for the rest of the transaction: every stage change is serialised per Space."""
+    if space_id > BIGINT_MAX:  # no such row; SQLite would raise on binding it (OverflowError)
+        raise SpaceNotFound()
     space = Space.objects.select_for_update().filter(pk=space_id).first()
     if space is None:
         raise SpaceNotFound()

@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from rooms.exceptions import NotHost, RangeNotSatisfiable, RecordingInProgress, RecordingNotFound, RecordingNotReady
 from rooms.models import Clip, Recording, RecordingPart, RecordingState, Space
+from spaces_project.common.text import BIGINT_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ def _delete_files(files: list[str]) -> None:
 @transaction.atomic
 def recording_delete(*, space_id: int, actor: User) -> None:
     """The host deletes the recording, its parts, timeline and clips, and their files (after commit)."""
+    if space_id > BIGINT_MAX:  # no such row; SQLite would raise on binding it (OverflowError)
+        raise RecordingNotFound()
     space = Space.objects.select_for_update().filter(pk=space_id).first()
     recording = Recording.objects.select_for_update().filter(space_id=space_id).first()
     if space is None or recording is None:
