@@ -140,6 +140,10 @@ def cluster(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> 
         SPACES_CLUSTER_LK_REDIS_PORT=str(base + 41),
         SPACES_CLUSTER_WEB="2",
         SPACES_CLUSTER_WORKERS="2",
+        # The cluster shares the test database for the whole session: its agents would lease the recorded
+        # Spaces of every later test (and fail to join them on the cluster's LiveKit). The agents' own
+        # proof (takeover, consent) is tests/rooms/test_recording_e2e.py.
+        SPACES_CLUSTER_AGENTS="0",
         SPACES_CHANNEL_PREFIX=prefix,
         LIVEKIT_ROOM_PREFIX=f"{prefix}-",
         SPACES_DISABLE_THROTTLING="1",
