@@ -15,7 +15,6 @@ from rest_framework.views import APIView
 from accounts.models import User
 from rooms import selectors
 from rooms.api.serializers import ParticipantOutputSerializer
-from rooms.models import Participant
 from rooms.services import captions
 
 
@@ -58,7 +57,6 @@ class CaptionsConsentView(APIView):
         participant = captions.captions_consent_set(
             space_id=space_id, user=_me(request), captions=data.validated_data["captions"]
         )
-        participant = Participant.objects.select_related("user").get(pk=participant.pk)
         return Response(
             {**ParticipantOutputSerializer(participant).data, "captions_declined": participant.captions_declined}
         )

@@ -21,7 +21,7 @@ from rooms.api.serializers import (
     RecordingSwitchInputSerializer,
 )
 from rooms.audio import CONTENT_TYPE
-from rooms.models import Participant, Recording
+from rooms.models import Recording
 from rooms.services import recordings, replays
 
 
@@ -82,7 +82,6 @@ class RecordingConsentView(APIView):
         participant = recordings.recording_consent_set(
             space_id=space_id, user=_me(request), record=data.validated_data["record"]
         )
-        participant = Participant.objects.select_related("user").get(pk=participant.pk)
         return Response(ParticipantOutputSerializer(participant).data)
 
 

@@ -10,7 +10,7 @@ from django.db.models.functions import Greatest
 from accounts.models import User
 from moderation.models import ModerationAction
 from rooms import events
-from rooms.exceptions import SpaceNotFound, SpaceNotLive
+from rooms.exceptions import NotInSpace, SpaceNotFound, SpaceNotLive
 from rooms.models import Participant, Role, Space, SpaceState
 from spaces_project.common.handoff import enqueue_on_commit
 from spaces_project.common.realtime import Audience, publish_on_commit
@@ -25,6 +25,27 @@ def lock_space(*, space_id: int) -> Space:
     if space is None:
         raise SpaceNotFound()
     return space
+
+
+def participant_consent_flag_set(
+    *, space_id: int, user: User, field: str, declined: bool
+) -> tuple[Space, Participant, bool]:
+    """Set one of a participant's consent flags (``recording_declined``, ``captions_declined``) under the
+    Space's lock; returns the Space, the participant (its user loaded) and whether the flag changed."""
+    space = lock_space(space_id=space_id)
+    participant = (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(space=space, user=user)
+        .first()
+    )
+    if participant is None:
+        raise NotInSpace()
+    if getattr(participant, field) == declined:
+        return space, participant, False
+    setattr(participant, field, declined)
+    participant.save(update_fields=[field, "updated_at"])
+    return space, participant, True
 
 
 def lock_live_space(*, space_id: int) -> Space:

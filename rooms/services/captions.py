@@ -19,9 +19,9 @@ from django.db.models import Q
 
 from accounts.models import User
 from rooms import events, selectors
-from rooms.exceptions import CaptionLineNotFound, NotHost, NotInSpace, SpaceNotScheduled
+from rooms.exceptions import CaptionLineNotFound, NotHost, SpaceNotScheduled
 from rooms.models import CaptionLine, Participant, Recording, Space, SpaceState
-from rooms.services._common import emit_room, emit_stage, lock_space
+from rooms.services._common import emit_room, emit_stage, lock_space, participant_consent_flag_set
 from spaces_project.common.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -65,15 +65,10 @@ def captions_set(*, space_id: int, actor: User, on: bool) -> Space:
 @transaction.atomic
 def captions_consent_set(*, space_id: int, user: User, captions: bool) -> Participant:
     """A participant agrees (or declines) to be captioned; a declining speaker is never transcribed."""
-    space = lock_space(space_id=space_id)
-    participant = Participant.objects.select_for_update().filter(space=space, user=user).first()
-    if participant is None:
-        raise NotInSpace()
-    if participant.captions_declined == (not captions):
-        return participant
-    participant.captions_declined = not captions
-    participant.save(update_fields=["captions_declined", "updated_at"])
-    if space.state == SpaceState.LIVE:
+    space, participant, changed = participant_consent_flag_set(
+        space_id=space_id, user=user, field="captions_declined", declined=not captions
+    )
+    if changed and space.state == SpaceState.LIVE:
         emit_stage(space=space)
     return participant
 

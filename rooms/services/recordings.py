@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from rooms import audio, events
-from rooms.exceptions import NotHost, NotInSpace, SpaceNotScheduled
+from rooms.exceptions import NotHost, SpaceNotScheduled
 from rooms.models import (
     STAGE_ROLES,
     AgentLease,
@@ -37,7 +37,7 @@ from rooms.models import (
     SpaceState,
     SpeakerSegment,
 )
-from rooms.services._common import emit_room, emit_stage, lock_space
+from rooms.services._common import emit_room, emit_stage, lock_space, participant_consent_flag_set
 from spaces_project.common.handoff import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -77,15 +77,10 @@ def recording_consent_set(*, space_id: int, user: User, record: bool) -> Partici
 
     Allowed to anyone who has joined, before or while on stage; the agent applies it within its poll.
     """
-    space = lock_space(space_id=space_id)
-    participant = Participant.objects.select_for_update().filter(space=space, user=user).first()
-    if participant is None:
-        raise NotInSpace()
-    if participant.recording_declined == (not record):
-        return participant
-    participant.recording_declined = not record
-    participant.save(update_fields=["recording_declined", "updated_at"])
-    if participant.role in STAGE_ROLES and space.state == SpaceState.LIVE:
+    space, participant, changed = participant_consent_flag_set(
+        space_id=space_id, user=user, field="recording_declined", declined=not record
+    )
+    if changed and participant.role in STAGE_ROLES and space.state == SpaceState.LIVE:
         emit_stage(space=space)
     return participant
 
