@@ -10,6 +10,7 @@ thread (``Transcriber``) serves all of the agent's Spaces.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from datetime import datetime
@@ -33,6 +34,11 @@ def transcriber() -> Transcriber:
         _transcriber = Transcriber()
         _transcriber.warm_up()
     return _transcriber
+
+
+def has_capacity() -> bool:
+    """Whether this process may caption one more Space (``SPACES_CAPTIONS_MAX_SPACES``)."""
+    return len(_captioned) < settings.SPACES_CAPTIONS_MAX_SPACES
 
 
 class CaptionsHook:
@@ -59,6 +65,7 @@ class CaptionsHook:
             self.captioner.remove(sid)
 
     async def _emit(self, caption: Caption) -> None:
+        emit_start = time.time()
         logger.debug("captions.caption", extra={"space_id": self.space_id, "final": caption.final})
         published = await db(
             captions.caption_publish,
@@ -71,6 +78,11 @@ class CaptionsHook:
             final=caption.final,
         )
         if caption.final:
+            timing = dict(
+                caption.timing, emit_start=emit_start, published=time.time(), audio_ms=caption.end_ms - caption.start_ms
+            )
+            timing.update(end_ms=caption.end_ms, origin_ms=self._origin_ms)
+            logger.info("captions.timing %s", json.dumps(timing))
             logger.info(
                 "captions.final",
                 extra={"space_id": self.space_id, "published": published, "ms": caption.end_ms - caption.start_ms},
@@ -79,7 +91,7 @@ class CaptionsHook:
     async def _apply(self) -> None:
         self.plan = await db(captions.captions_plan, space_id=self.space_id)
         if self.plan.on and self.captioner is None:
-            if len(_captioned) >= settings.SPACES_CAPTIONS_MAX_SPACES:
+            if not has_capacity():
                 return  # at the cap: recorded without captions; tried again next poll
             _captioned.add(self.space_id)
             self.captioner = SpaceCaptioner(

@@ -1,8 +1,11 @@
-"""One Space served by one agent: join its LiveKit room hidden, mix the stage microphones, store parts.
+"""One Space served by one agent: join its LiveKit room hidden, mix the stage microphones, store parts
+(the ``record`` job), and feed the captions hook (the ``captions`` job; rooms/services/agent_jobs.py).
+A captions-only session mixes and stores nothing.
 
 Three loops run while the lease is held: the mix (every 20 ms on the agent's clock), the lease renewal
 (every ``SPACES_AGENT_RENEW_S``) and the plan refresh (every ``SPACES_AGENT_POLL_S``: consent, whether
-the Space still needs recording). The session ends when the Space ends or recording is turned off
+the Space still needs the agent). The session ends when the Space ends, recording is turned on or off,
+or nothing needs the agent any more
 (the last part is stored, the lease released), when the lease is lost (nothing more is stored), or
 when the process is asked to stop.
 """
@@ -55,6 +58,7 @@ class SpaceSession:
         self._plan_reads = self._plan_applied = 0
         # Live captions (issue 17): a separate hook fed the same frames; see rooms/agent/captions_hook.py.
         self.captions = CaptionsHook(space_id=space_id, started_at=plan.started_at)
+        self.recording = plan.record  # fixed for the session: turning recording on or off restarts it
 
     def stop(self, reason: str) -> None:
         if not self.stopped.is_set():
@@ -87,11 +91,12 @@ class SpaceSession:
         user_id = livekit_client.user_id_from_identity(participant.identity)
         if user_id is None:
             return
-        buffer = self.mixer.add(publication.sid, user_id)
+        buffer = self.mixer.add(publication.sid, user_id) if self.recording else None
         self._readers[publication.sid] = asyncio.create_task(self._read(track, buffer, publication.sid, user_id))
-        confirm = asyncio.create_task(self._confirm(publication.sid))
-        self._stores.add(confirm)
-        confirm.add_done_callback(self._stores.discard)
+        if buffer is not None:
+            confirm = asyncio.create_task(self._confirm(publication.sid))
+            self._stores.add(confirm)
+            confirm.add_done_callback(self._stores.discard)
 
     async def _confirm(self, sid: str) -> None:
         """Read consent again now that the track exists, then let it into the mix (if its owner consents)."""
@@ -115,12 +120,13 @@ class SpaceSession:
         if reader is not None:
             reader.cancel()
 
-    async def _read(self, track: rtc.Track, buffer: TrackBuffer, sid: str, user_id: int) -> None:
+    async def _read(self, track: rtc.Track, buffer: TrackBuffer | None, sid: str, user_id: int) -> None:
         stream = rtc.AudioStream(track, sample_rate=audio.RATE, num_channels=1, frame_size_ms=FRAME_MS)
         try:
             async for event in stream:
                 samples = np.frombuffer(event.frame.data, dtype=np.int16).copy()
-                buffer.push(samples)
+                if buffer is not None:
+                    buffer.push(samples)
                 self.captions.feed(sid, user_id, samples)
         finally:
             await stream.aclose()
@@ -158,7 +164,7 @@ class SpaceSession:
         while True:
             await asyncio.sleep(settings.SPACES_AGENT_POLL_S)
             plan = await self._refresh_plan()
-            if plan.recording_id != self.plan.recording_id or not plan.needed:
+            if plan.recording_id != self.plan.recording_id or not plan.needed or plan.record != self.recording:
                 self.stop("not_needed")
                 return
 
@@ -201,10 +207,10 @@ class SpaceSession:
     async def run(self) -> str:
         """Serve the Space until it no longer needs us; returns why it stopped."""
         await self._connect()
-        loops = [
-            asyncio.create_task(c)
-            for c in (self._mix_loop(), self._renew_loop(), self._plan_loop(), self.captions.loop())
-        ]
+        jobs = [self._renew_loop(), self._plan_loop(), self.captions.loop()]
+        if self.recording:
+            jobs.append(self._mix_loop())
+        loops = [asyncio.create_task(c) for c in jobs]
         logger.info("agent.session_started", extra={"space_id": self.space_id, "agent_id": self.agent_id})
         try:
             await self.stopped.wait()
@@ -219,7 +225,7 @@ class SpaceSession:
     async def _finish(self) -> None:
         await self.captions.close()
         self._flush(next_start_ms=0)
-        if not self.lost:
+        if not self.lost and self.recording:
             segments = self.timeline.close_all()
             if segments:
                 await db(recordings.segments_store, recording_id=self.plan.recording_id, segments=segments)

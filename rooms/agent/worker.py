@@ -1,4 +1,5 @@
-"""The agent process: lease Spaces that need recording, serve each with a ``SpaceSession``, report health.
+"""The agent process: lease Spaces that need it (recording or captions on: rooms/services/agent_jobs.py),
+serve each with a ``SpaceSession``, report health.
 
 Any number of agents run side by side; the lease rows decide who serves which Space. An agent that
 cannot reach LiveKit gives the Space back, waits (backoff per Space) and tries again, and reports
@@ -17,9 +18,10 @@ import uuid
 
 from django.conf import settings
 
+from rooms.agent import captions_hook
 from rooms.agent.db import db, db_long
 from rooms.agent.session import SessionError, SpaceSession
-from rooms.services import recordings
+from rooms.services import agent_jobs, recordings
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +68,9 @@ class Agent:
                 return
             # Spread the work: an agent already busy waits a little longer before taking more.
             await asyncio.sleep(random.uniform(0, 0.1) + 0.02 * len(self.sessions))
-            for space_id in await db(recordings.spaces_needing_agent, limit=free):
+            # At its cap of captioned Spaces, an agent leaves captions-only Spaces to other agents.
+            wanted = await db(recordings.spaces_needing_agent, limit=free, captions=captions_hook.has_capacity())
+            for space_id in wanted:
                 if space_id in self.sessions or self._backoff.get(space_id, (0.0, 0.0))[0] > time.monotonic():
                     continue
                 epoch = await db(recordings.lease_acquire, space_id=space_id, agent_id=self.agent_id)
@@ -82,7 +86,7 @@ class Agent:
 
     async def _serve(self, space_id: int, epoch: int) -> None:
         plan = await db(recordings.agent_plan, space_id=space_id)
-        if not plan.needed:
+        if not plan.needed or (plan.jobs == {agent_jobs.CAPTIONS} and not captions_hook.has_capacity()):
             await db(recordings.lease_release, space_id=space_id, agent_id=self.agent_id, epoch=epoch)
             return
         session = SpaceSession(agent_id=self.agent_id, space_id=space_id, epoch=epoch, plan=plan)
@@ -102,8 +106,9 @@ class Agent:
         self._backoff.pop(space_id, None)
         if reason in ("lease_lost", "shutdown"):
             return
-        # Ended (the room's deletion may reach us before our plan poll does): make the replay now.
-        if not (await db(recordings.agent_plan, space_id=space_id)).needed:
+        # Ended or recording turned off (the room's deletion may reach us before our plan poll does): make
+        # the replay now.
+        if session.recording and not (await db(recordings.agent_plan, space_id=space_id)).record:
             task = asyncio.create_task(self._finalise(space_id))
             self._finalising.add(task)
             task.add_done_callback(self._finalising.discard)

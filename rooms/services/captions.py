@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 SNAPSHOT_LINES = 5  # final lines in the snapshot, so a late joiner sees some context
 SEARCH_LIMIT = 20
+RECENT_TTL_S = 6 * 3600  # the last lines of a Space captioned without recording (cache)
 
 
 class TranscriptLineInvalid(ApplicationError):
@@ -103,13 +105,12 @@ def caption_publish(
             return False
         text = text[:2000]
         line_id = None
-        if final:
-            recording = Recording.objects.filter(space=space).first()
-            if recording is not None:
-                line = CaptionLine.objects.create(
-                    recording=recording, space=space, user_id=user_id, start_ms=start_ms, end_ms=end_ms, text=text
-                )
-                line_id = line.pk
+        recording = Recording.objects.filter(space=space).first() if final else None
+        if recording is not None:
+            line = CaptionLine.objects.create(
+                recording=recording, space=space, user_id=user_id, start_ms=start_ms, end_ms=end_ms, text=text
+            )
+            line_id = line.pk
         data = {
             "id": line_id,
             "phrase": phrase,
@@ -121,8 +122,17 @@ def caption_publish(
             "text": text,
             "final": final,
         }
+        if final and recording is None:
+            # Captioned, not recorded: no transcript is kept (it belongs to a recording), only the last
+            # few lines, in the cache, for the snapshot.
+            recent = cache.get(_recent_key(space.pk)) or []
+            cache.set(_recent_key(space.pk), [*recent, data][-SNAPSHOT_LINES:], timeout=RECENT_TTL_S)
         emit_room(space=space, type=events.CAPTION, data=data)
     return True
+
+
+def _recent_key(space_id: int) -> str:
+    return f"captions:recent:{space_id}"
 
 
 # --- reading: snapshot, transcript, WebVTT ---------------------------------------------------------------
@@ -145,6 +155,8 @@ def recent_lines(*, space: Space) -> list[dict[str, Any]]:
     """The last few final captions of a live Space with captions on (the snapshot's ``captions``)."""
     if not space.captions or space.state != SpaceState.LIVE:
         return []
+    if not Recording.objects.filter(space=space).exists():
+        return list(cache.get(_recent_key(space.pk)) or [])
     rows = CaptionLine.objects.filter(space=space).select_related("user").order_by("-start_ms")[:SNAPSHOT_LINES]
     return [_line(line) for line in reversed(list(rows))]
 

@@ -37,6 +37,7 @@ from rooms.models import (
     SpaceState,
     SpeakerSegment,
 )
+from rooms.services import agent_jobs
 from rooms.services._common import emit_room, emit_stage, lock_space, participant_consent_flag_set
 from spaces_project.common.handoff import enqueue_on_commit
 
@@ -116,10 +117,12 @@ def _lease_until(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.SPACES_AGENT_LEASE_S)
 
 
-def spaces_needing_agent(*, limit: int) -> list[int]:
-    """Live Spaces with recording on whose lease is missing or expired (oldest first)."""
+def spaces_needing_agent(*, limit: int, captions: bool = True) -> list[int]:
+    """Live Spaces that need an agent (``agent_jobs``: recording or captions on) whose lease is missing or
+    expired (oldest first). ``captions=False``: not those needing it for captions only."""
     held = AgentLease.objects.filter(space_id=OuterRef("pk"), expires_at__gt=timezone.now())
-    qs = Space.objects.filter(state=SpaceState.LIVE, record=True).exclude(Exists(held)).order_by("started_at")
+    needed = agent_jobs.needs_agent_q(captions=captions)
+    qs = Space.objects.filter(needed).exclude(Exists(held)).order_by("started_at")
     return list(qs.values_list("pk", flat=True)[:limit])
 
 
@@ -192,11 +195,16 @@ def agent_gone(*, agent_id: str) -> None:
 class AgentPlan:
     """What the agent needs to know about one Space, re-read every poll."""
 
-    needed: bool  # still live with recording on
+    needed: bool  # still live and needing some job of the agent
     room: str
     recording_id: int | None
-    started_at: datetime | None
+    started_at: datetime | None  # the recording's start (the captions' clock); the Space's if not recorded
     consenting: frozenset[int]  # stage members who have not declined
+    jobs: frozenset[str] = frozenset()  # agent_jobs: "record", "captions"
+
+    @property
+    def record(self) -> bool:
+        return agent_jobs.RECORD in self.jobs
 
 
 def agent_plan(*, space_id: int) -> AgentPlan:
@@ -205,12 +213,14 @@ def agent_plan(*, space_id: int) -> AgentPlan:
         return AgentPlan(False, "", None, None, frozenset())
     recording = Recording.objects.filter(space=space).first()
     consenting = Participant.objects.filter(space=space, role__in=STAGE_ROLES, recording_declined=False)
+    jobs = agent_jobs.space_jobs(space=space, recording=recording)
     return AgentPlan(
-        needed=space.state == SpaceState.LIVE and space.record and recording is not None,
+        needed=bool(jobs),
         room=space.livekit_room,
         recording_id=recording.pk if recording else None,
-        started_at=recording.started_at if recording else None,
+        started_at=recording.started_at if recording else space.started_at,
         consenting=frozenset(consenting.values_list("user_id", flat=True)),
+        jobs=jobs,
     )
 
 

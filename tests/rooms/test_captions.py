@@ -185,3 +185,30 @@ def test_search_finds_the_moment_and_respects_access(transcribed, live_space, ho
     banned = UserFactory()
     SpaceBan.objects.create(space=live_space, user=banned)
     assert make_client(banned).get("/api/v1/search/transcripts", {"q": query}).json()["results"] == []
+
+
+def test_an_agent_is_leased_for_captions_alone_and_records_nothing(live_space, host, joined):
+    """The lease criterion (rooms/services/agent_jobs.py): captions on is enough for an agent; an agent
+    at its cap of captioned Spaces does not take a captions-only Space; recording stays off."""
+    speaker = joined(role=Role.SPEAKER)
+    assert recordings.spaces_needing_agent(limit=10) == []
+    captions.captions_set(space_id=live_space.pk, actor=host, on=True)
+    assert recordings.spaces_needing_agent(limit=10) == [live_space.pk]
+    assert recordings.spaces_needing_agent(limit=10, captions=False) == []
+    plan = recordings.agent_plan(space_id=live_space.pk)
+    assert plan.needed and plan.jobs == {"captions"} and not plan.record and plan.recording_id is None
+    assert plan.started_at == Space.objects.get(pk=live_space.pk).started_at  # the captions' clock
+    # Captions published without a recording: live only, the last lines kept for the snapshot.
+    assert _publish(live_space, speaker, "first line", phrase=1)
+    assert _publish(live_space, speaker, "second line", start_ms=2500, end_ms=3000, phrase=2)
+    assert not Recording.objects.exists() and not CaptionLine.objects.exists()
+    fresh = Space.objects.get(pk=live_space.pk)
+    assert [line["text"] for line in captions.recent_lines(space=fresh)] == ["first line", "second line"]
+    # Recording on as well: one agent does both; the cap no longer keeps the Space from an agent.
+    recordings.recording_set(space_id=live_space.pk, actor=host, on=True)
+    assert recordings.agent_plan(space_id=live_space.pk).jobs == {"captions", "record"}
+    assert recordings.spaces_needing_agent(limit=10, captions=False) == [live_space.pk]
+    captions.captions_set(space_id=live_space.pk, actor=host, on=False)
+    recordings.recording_set(space_id=live_space.pk, actor=host, on=False)
+    assert not recordings.agent_plan(space_id=live_space.pk).needed
+    assert recordings.spaces_needing_agent(limit=10) == []

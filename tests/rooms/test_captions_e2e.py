@@ -16,14 +16,15 @@ from typing import Any
 import pytest
 
 from rooms.captions.engine import wer
+from rooms.captions.testset import SENTENCES
 from rooms.models import CaptionLine, Recording, Space
+from rooms.services import captions
 from tests.factories import UserFactory
 from tests.realtime.conftest import _test_database_url, start_server, stop_server
 from tests.rooms.agent_harness import agents
 from tests.rooms.caption_harness import ListenerSocket, SpeakingPeer
 from tests.rooms.conftest import _nobody, remote
 from tests.rooms.livekit_harness import wait_until
-from tests.rooms.speech import SENTENCES
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -77,6 +78,27 @@ def _speaker(world, make_client, peers) -> tuple[Any, Any, SpeakingPeer]:
     assert wait_until(lambda: (remote(world.room, user) or _nobody).can_publish)
     assert peer.publish_tone()  # publishes silence until it is given sentences
     return user, api, peer
+
+
+def _breakdown(spoken: list[Any], finals: list[Any], log: str, origin: float) -> list[dict[str, float]]:
+    """Per sentence, where the time from its end to its final caption on the socket went (seconds from
+    the end of speech): the agent's "captions.timing" lines give when the VAD closed the phrase, when the
+    engine started and ended, and when the publish call (database write + Redis) returned."""
+    timings = [
+        json.loads(line.split("captions.timing ", 1)[1]) for line in log.splitlines() if "captions.timing " in line
+    ]
+    rows = []
+    for _sentence, _start, end in spoken:
+        end_ms = (end - origin) * 1000
+        for t in timings:
+            if t["end_ms"] - 1500 <= end_ms <= t["end_ms"] + 1000:
+                arrived = min((a for a, c in finals if c["end_ms"] == t["end_ms"]), default=float("nan"))
+                steps = ("closed", "engine_start", "engine_end", "emit_start", "published")
+                row = {k: round(t[k] - end, 3) for k in steps if k in t}
+                row.update(socket=round(arrived - end, 3), audio_s=t["audio_ms"] / 1000)
+                rows.append(row)
+                break
+    return rows
 
 
 def test_spoken_sentences_become_captions_transcript_and_search(world, make_client, peers, run_agents, asgi_server):
@@ -139,7 +161,8 @@ def test_spoken_sentences_become_captions_transcript_and_search(world, make_clie
     out = os.environ.get("SPACES_CAPTIONS_BENCH_OUT")
     if out:
         with open(out, "w") as fh:
-            json.dump({"latencies_s": latencies, "wer": [edits, total], "lines": lines}, fh)
+            breakdown = _breakdown(alice_peer.spoken, finals, run_agents.log("agent-c"), origin)
+            json.dump({"latencies_s": latencies, "wer": [edits, total], "lines": lines, "breakdown": breakdown}, fh)
     assert edits / total <= E2E_WER_BOUND, (edits, total, lines)
     assert partials  # some sentences last long enough for a partial caption before the final one
     assert len(latencies) >= len(SENTENCES) - 1, latencies
@@ -155,3 +178,40 @@ def test_spoken_sentences_become_captions_transcript_and_search(world, make_clie
     assert abs(found[0]["t"] - expected_t) <= 2.0, (found[0], expected_t)
     assert found[0]["url"].endswith(f"/s/{space_id}?t={found[0]['t']}")
     assert Space.objects.get(pk=space_id).captions is True
+
+
+def test_captions_without_recording_store_no_audio(world, make_client, peers, run_agents, asgi_server, tmp_path):
+    """Captions on, recording off: an agent leases the Space for captions alone; captions reach the
+    listener's socket and nothing is recorded (no recording, no part, no file, no transcript line)."""
+    space_id = world.space_id
+    run_agents.start("agent-c")
+    response = world.host_api.post(f"/api/v1/spaces/{space_id}/captions", {"on": True}, format="json")
+    assert response.status_code == 200, response.json()
+    assert Space.objects.get(pk=space_id).record is False
+    declined = world.host_api.put(f"/api/v1/spaces/{space_id}/captions/consent", {"captions": False}, format="json")
+    assert declined.status_code == 200
+    alice, _alice_api, alice_peer = _speaker(world, make_client, peers)
+    listener = UserFactory()
+    assert make_client(listener).post(f"/api/v1/spaces/{space_id}/join").status_code == 200
+    socket = ListenerSocket(asgi_server.ws(space_id), listener)
+    socket.start()
+    try:
+        assert wait_until(lambda: "captions.started" in run_agents.log("agent-c"), timeout=40), run_agents.log(
+            "agent-c"
+        )
+        alice_peer.say(SENTENCES[1:3])
+        assert wait_until(alice_peer.done, timeout=60)
+        assert wait_until(lambda: len(socket.captions(final=True)) >= 2, timeout=30), run_agents.log("agent-c")[-3000:]
+    finally:
+        socket.stop()
+    finals = [c for _t, c in socket.captions(final=True)]
+    assert {c["user_id"] for c in finals} == {alice.pk}
+    edits, total = wer(" ".join(SENTENCES[1:3]), " ".join(c["text"] for c in finals))
+    assert edits / total <= E2E_WER_BOUND, finals
+    assert all(c["id"] is None for c in finals)  # not stored as a transcript line
+    assert not Recording.objects.filter(space_id=space_id).exists()
+    assert not CaptionLine.objects.filter(space_id=space_id).exists()
+    assert not [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+    # A late joiner still sees the last lines (kept in the cache, not the database).
+    snapshot_lines = captions.recent_lines(space=Space.objects.get(pk=space_id))
+    assert [line["text"] for line in snapshot_lines][-len(finals) :] == [c["text"] for c in finals]
