@@ -5,8 +5,9 @@
                                                         #   (bin/services up and .services/env first)
 
 Model figures run pinned to one CPU (``sched_setaffinity``), so onnxruntime's threads share one core:
-- WER on the fixed espeak-ng set (tests/rooms/speech.py) and on the real recording shipped in the
-  moonshine-cpp wheel (test-data/beckett.wav);
+- WER on the fixed espeak-ng set (rooms/captions/testset.py) and on real recorded English speech shipped
+  in packages: the moonshine-cpp wheel's test-data/beckett.wav (MIT) and Debian alsa-utils' eight
+  speaker-test announcements, /usr/share/sounds/alsa/*.wav (GPL-2);
 - real-time factor: engine wall time and CPU time per second of speech;
 - concurrent speakers: N speakers talking at once in real time through one ``Transcriber`` (the agent's
   one engine thread); a count is sustained if no final caption is dropped and the p95 lag from a
@@ -41,7 +42,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 def model_figures() -> dict[str, object]:
     from rooms.captions.engine import MoonshineEngine, wer
-    from tests.rooms.speech import SENTENCES, beckett_16k, speak
+    from rooms.captions.testset import SENTENCES, alsa_announcements, beckett_16k, speak
 
     engine = MoonshineEngine()
     engine.transcribe(speak(SENTENCES[0], 16000))  # warm up
@@ -60,10 +61,20 @@ def model_figures() -> dict[str, object]:
         per_sentence.append({"said": sentence, "heard": text, "edits": e, "words": n})
     pcm, reference = beckett_16k()
     b_edits, b_total = wer(reference, engine.transcribe(pcm))
+    a_edits = a_total = 0
+    alsa_heard = []
+    for pcm, reference in alsa_announcements():
+        heard = engine.transcribe(pcm)
+        e, n = wer(reference, heard)
+        a_edits, a_total = a_edits + e, a_total + n
+        alsa_heard.append(heard)
     return {
         "wer_espeak": round(edits / total, 3),
         "wer_espeak_edits": [edits, total],
         "wer_beckett": round(b_edits / b_total, 3),
+        "wer_alsa": round(a_edits / a_total, 3) if a_total else "alsa-utils not installed",
+        "wer_alsa_edits": [a_edits, a_total],
+        "alsa_heard": alsa_heard,
         "rtf_wall_one_core": round(wall / audio_s, 3),
         "rtf_cpu": round(cpu / audio_s, 3),
         "sentences": per_sentence,
@@ -75,7 +86,7 @@ async def _speakers(n: int, seconds: float) -> dict[str, object]:
 
     from rooms.captions.captioner import Caption, SpaceCaptioner, Transcriber
     from rooms.captions.engine import MoonshineEngine
-    from tests.rooms.speech import SENTENCES, speak
+    from rooms.captions.testset import SENTENCES, speak
 
     transcriber = Transcriber(MoonshineEngine())
     lags: list[float] = []
@@ -126,7 +137,8 @@ def latency() -> dict[str, object]:
         out = Path(tmp) / "latency.json"
         env = dict(os.environ, SPACES_CAPTIONS_BENCH_OUT=str(out))
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/rooms/test_captions_e2e.py"]
-        passed = subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode == 0
+        # The test's own output goes to stderr: stdout is this bench's JSON.
+        passed = subprocess.run(cmd, cwd=ROOT, env=env, check=False, stdout=sys.stderr).returncode == 0
         data = json.loads(out.read_text())  # written before the test's bounds are asserted
     values = data["latencies_s"]
     return {
@@ -134,6 +146,13 @@ def latency() -> dict[str, object]:
         "latency_p95_s": round(_quantile(values, 0.95), 2),
         "latency_max_s": round(max(values), 2),
         "latency_n": len(values),
+        # Median seconds after the end of speech at which each step was done (agent log + socket).
+        "latency_breakdown_median_s": {
+            step: round(statistics.median(row[step] for row in data["breakdown"] if step in row), 3)
+            for step in ("closed", "engine_start", "engine_end", "emit_start", "published", "socket", "audio_s")
+            if any(step in row for row in data["breakdown"])
+        },
+        "latency_breakdown": data["breakdown"],
         "wer_through_livekit": round(data["wer"][0] / data["wer"][1], 3),
         "heard": data["lines"],
         "test_passed": passed,

@@ -15,14 +15,15 @@ from livekit import rtc
 from rest_framework.authtoken.models import Token
 
 from accounts.models import User
+from rooms.captions.testset import speak
 from tests.rooms.livekit_harness import Peer
-from tests.rooms.speech import speak
 
 
 class SpeakingPeer(Peer):
     """Publishes silence, or the sentences queued with ``say`` (each followed by ``gap_s`` of silence).
 
-    ``spoken``: (sentence, wall time its first sample was captured, wall time its last one was)."""
+    ``spoken``: (sentence, wall time its first sample was captured, wall time its last *audible* one was:
+    espeak-ng ends every clip with about 0.39 s of silence, which is not part of the phrase)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -54,7 +55,9 @@ class SpeakingPeer(Peer):
                 offset += n
                 if offset >= current[1].size:
                     if current[0]:
-                        ends = time.time() + source.queued_duration + n / 48000
+                        audible = np.nonzero(np.abs(current[1]) > 200)[0]
+                        silent_tail = (current[1].size - 1 - audible[-1]) / 48000 if audible.size else 0.0
+                        ends = time.time() + source.queued_duration + n / 48000 - silent_tail
                         self.spoken.append((current[0], started, ends))
                     current = None
             await source.capture_frame(frame)  # paces the loop in real time
