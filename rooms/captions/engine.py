@@ -62,7 +62,40 @@ class MoonshineEngine:
             raise EngineError(f"moonshine_transcribe returned {error}")
         raw = text.value or b""
         self._lib.moonshine_free_text(text)
-        return " ".join(raw.decode("utf-8", "replace").split())
+        return collapse_loops(" ".join(raw.decode("utf-8", "replace").split()))
+
+
+LOOP_REPEATS = 3  # an n-gram said this many times in a row is a decoder loop, not speech
+
+
+def collapse_loops(text: str, max_n: int = 4) -> str:
+    """Keep one copy of a run of 1 to ``max_n`` words repeated ``LOOP_REPEATS`` or more times in a row.
+
+    Moonshine given audio cut inside a word (a partial, or a garbled stretch) can loop until its token
+    limit: "from rake to rake to rake to rake to …". People do repeat themselves, but hardly three
+    times running, so such runs are cut back to one copy (``words`` ignores case and punctuation)."""
+    tokens = text.split()
+    keys = words_of_tokens(tokens)
+    n = 1
+    while n <= max_n:
+        i, changed = 0, False
+        while i + n * LOOP_REPEATS <= len(tokens):
+            unit = keys[i : i + n]
+            reps = 1
+            while keys[i + reps * n : i + (reps + 1) * n] == unit:
+                reps += 1
+            if reps >= LOOP_REPEATS and any(unit):
+                del tokens[i + n : i + reps * n]
+                del keys[i + n : i + reps * n]
+                changed = True
+            i += 1
+        if not changed:
+            n += 1
+    return " ".join(tokens)
+
+
+def words_of_tokens(tokens: list[str]) -> list[str]:
+    return [" ".join(words(token)) for token in tokens]
 
 
 @lru_cache(maxsize=1)

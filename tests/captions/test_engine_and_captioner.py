@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rooms.captions.captioner import Caption, SpaceCaptioner, Transcriber
-from rooms.captions.engine import MoonshineEngine, engine, wer
+from rooms.captions.engine import MoonshineEngine, collapse_loops, engine, wer, words
 from rooms.captions.resample import Downsampler
 from rooms.captions.testset import SENTENCES, alsa_announcements, beckett_16k, speak
 from rooms.captions.vad import PhraseCutter
@@ -55,6 +55,20 @@ def test_engine_on_real_recorded_speech(moonshine: MoonshineEngine) -> None:
 
 def test_engine_silence_and_too_short(moonshine: MoonshineEngine) -> None:
     assert moonshine.transcribe(np.zeros(100, dtype=np.int16)) == ""
+
+
+def test_decoder_loops_are_cut_back_to_one_copy(moonshine: MoonshineEngine) -> None:
+    looped = "the panel from rake to rake to rake to rake to rake to rake"
+    assert collapse_loops(looped) == "the panel from rake to rake"
+    assert (
+        collapse_loops("Please remember to please remember to please remember to please") == "Please remember to please"
+    )
+    assert collapse_loops("very very good, it is what it is") == "very very good, it is what it is"
+    # Cut inside a word, the model loops (measured: "Please remember to please remember to …"); the
+    # engine returns the loop cut back.
+    cut = speak(SENTENCES[1], 16000)[:16000]
+    text = moonshine.transcribe(cut)
+    assert len(words(text)) <= 8, text
 
 
 def test_wer() -> None:
