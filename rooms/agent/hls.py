@@ -38,9 +38,9 @@ class HlsWriter:
         os.makedirs(directory, exist_ok=True)
         playlist = os.path.join(directory, PLAYLIST)
         self.resumed = os.path.exists(playlist)
-        flags = "delete_segments+append_list+omit_endlist+temp_file+independent_segments"
+        flags = "delete_segments+omit_endlist+temp_file+independent_segments"
         if self.resumed:
-            flags += "+discont_start"  # another encoder wrote the segments before ours
+            flags += "+append_list+discont_start"  # another encoder wrote the segments before ours
         self.container = av.open(
             playlist,
             "w",
@@ -51,7 +51,6 @@ class HlsWriter:
                 "hls_delete_threshold": str(DELETE_AFTER),
                 "hls_flags": flags,
                 "hls_segment_filename": os.path.join(directory, "s%d.ts"),
-                "hls_allow_cache": "1",
             },
         )
         self.stream = self.container.add_stream("aac", rate=RATE, layout="mono")  # type: ignore[call-overload]
