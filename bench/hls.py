@@ -45,7 +45,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
+import _common
 
 ROOT = _common.ROOT
 BURST_HZ = (700.0, 900.0, 1100.0, 1300.0, 1500.0)
@@ -62,8 +62,9 @@ def _decode_ts(data: bytes) -> Any:
     import av
     import numpy as np
 
-    out = []
-    with av.open(io.BytesIO(data), format="mpegts") as container:
+    out: list[Any] = []
+    container: Any = av.open(io.BytesIO(data), "r", format="mpegts")
+    with container:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
         for frame in container.decode(audio=0):
             out.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
@@ -260,7 +261,7 @@ def _h2load(url_base: str, script: Path, clients: int, requests: int, ramp: int,
     cmd += ["-r", str(ramp), "--rate-period=1s", "-T", "10", "-N", "10", "--base-uri", url_base]
     if log is not None:
         cmd += ["--log-file", str(log)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600).stdout
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
     rps = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", out)
     return {
@@ -289,7 +290,9 @@ def origin(args: argparse.Namespace) -> dict[str, Any]:
     from rooms.services import hls
 
     master = int((state / "nginx" / "nginx.pid").read_text())
-    worker = int(subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()[0])
+    worker = int(
+        subprocess.run(["pgrep", "-P", str(master)], check=True, capture_output=True, text=True).stdout.split()[0]
+    )
     space_id = 1
     stop = threading.Event()
     feeder = threading.Thread(target=_feed_writer, args=(hls.space_dir(space_id), stop), daemon=True)
@@ -301,7 +304,7 @@ def origin(args: argparse.Namespace) -> dict[str, Any]:
         url = hls.signed_url(space_id=space_id, listener="bench", ttl_s=3600)
         base = url.split("/hls/")[0]
         path = url[len(base) :]
-        playlist_text = subprocess.run(["curl", "-s", url], capture_output=True, text=True).stdout
+        playlist_text = subprocess.run(["curl", "-s", url], check=True, capture_output=True, text=True).stdout
         last = _segments(playlist_text)[-1][1]
         # A copy the writer never deletes (live segments age out in ~10 s): same bytes, stable name.
         shutil.copy(Path(hls.space_dir(space_id)) / last, Path(hls.space_dir(space_id)) / "s999999999.ts")

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import av
@@ -101,8 +102,9 @@ def parse(text: str) -> Playlist:
 
 def decode_ts(data: bytes) -> np.ndarray:
     """One MPEG-TS segment's AAC audio as 48 kHz mono int16."""
-    out = []
-    with av.open(io.BytesIO(data), format="mpegts") as container:
+    out: list[np.ndarray] = []
+    container: Any = av.open(io.BytesIO(data), "r", format="mpegts")
+    with container:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
         for frame in container.decode(audio=0):
             for f in resampler.resample(frame):
