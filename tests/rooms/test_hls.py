@@ -183,3 +183,10 @@ def test_staff_can_force_hls_and_set_the_threshold_in_the_admin(client, space):
     page = client.get(f"/admin/rooms/space/{space.pk}/change/").content.decode()
     assert 'name="hls_forced"' in page and 'name="hls_threshold"' in page
     assert client.get("/admin/rooms/space/?hls_forced__exact=1").status_code == 200
+
+
+def test_pages_may_fetch_and_play_from_the_hls_origin(client):
+    policy = client.get("/").headers["Content-Security-Policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split("; ")}
+    assert "https://hls.example.test" in directives["connect-src"]
+    assert "https://hls.example.test" in directives["media-src"]
