@@ -6,7 +6,8 @@ new job (for example HLS for an overflow audience) is added by adding a clause t
 
 - ``record``: the host turned recording on (the Space has a ``Recording``): mix and store parts;
 - ``captions``: the host turned live captions on: transcribe the stage (rooms/agent/captions_hook.py).
-  A captions-only Space is served without mixing or storing any audio.
+  A captions-only Space is served without mixing or storing any audio;
+- ``hls``: the Space serves (part of) its audience over HLS (rooms/services/hls.py): mix and encode it.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from __future__ import annotations
 from django.db.models import Q
 
 from rooms.models import Recording, Space, SpaceState
+from rooms.services import hls
 
 RECORD = "record"
 CAPTIONS = "captions"
+HLS = "hls"
 
 
 def needs_agent_q(*, captions: bool = True) -> Q:
     """A filter on ``Space``: live Spaces that need an agent for some job. ``captions=False`` (an agent at
     its cap of captioned Spaces) leaves out Spaces that need the agent only for captions."""
-    jobs = Q(record=True)
+    jobs = Q(record=True) | hls.needs_hls_q()
     if captions:
         jobs |= Q(captions=True)
     return Q(state=SpaceState.LIVE) & jobs
@@ -37,4 +40,6 @@ def space_jobs(*, space: Space, recording: Recording | None) -> frozenset[str]:
         jobs.add(RECORD)
     if space.captions:
         jobs.add(CAPTIONS)
+    if hls.needs_hls(space):
+        jobs.add(HLS)
     return frozenset(jobs)

@@ -206,6 +206,10 @@ class AgentPlan:
     def record(self) -> bool:
         return agent_jobs.RECORD in self.jobs
 
+    @property
+    def hls(self) -> bool:  # encode the live mix as HLS (rooms/agent/hls.py)
+        return agent_jobs.HLS in self.jobs
+
 
 def agent_plan(*, space_id: int) -> AgentPlan:
     space = Space.objects.filter(pk=space_id).first()

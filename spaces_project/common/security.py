@@ -185,6 +185,8 @@ def content_security_policy() -> str:
     script = ["'self'"]
     frame = ["'none'"]
     connect = ["'self'", *_ws_and_http(settings.SPACES_PUBLIC_URL), *_ws_and_http(settings.LIVEKIT_URL)]
+    hls = _ws_and_http(settings.SPACES_HLS_URL)[1:]  # the HLS origin or CDN: hls.js fetches, Safari plays
+    connect += hls
     if settings.STRIPE_PUBLISHABLE_KEY:
         script.append("https://js.stripe.com")
         frame = ["https://js.stripe.com", "https://hooks.stripe.com"]
@@ -196,7 +198,7 @@ def content_security_policy() -> str:
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
         "connect-src": list(dict.fromkeys(connect)),
-        "media-src": ["'self'", "blob:"],
+        "media-src": ["'self'", "blob:", *hls],
         "frame-src": frame,
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
