@@ -1,30 +1,116 @@
-// The audio session over WebRTC: one LiveKit Room at a time, the rejoin loop, the self-healing inbound
-// watch, the microphone, and the lock screen (Media Session, wake lock). Policies (backoff, refusals,
-// thresholds) are in audio.js; the page's reactions to a rejoin (its role, being out) come in as hooks.
+// The audio session: over WebRTC one LiveKit Room at a time, or over HLS one player (hls-player.js; a
+// listener past the Space's WebRTC capacity, or one who chose the data saver); the rejoin loop, the
+// self-healing inbound watch, the microphone, and the lock screen (Media Session, wake lock). The `join`
+// answer says which transport (`creds.transport`); a role change switches it without leaving the page.
+// Policies (backoff, refusals, thresholds) are in audio.js; the page's reactions to a rejoin (its role,
+// being out, the socket following the transport) come in as hooks.
+import Hls from "hls.js/light";
 import { Room, RoomEvent, Track, DefaultReconnectPolicy, DisconnectReason, createAudioAnalyser } from "livekit-client";
 import {
   REFUSALS, backoffDelay, SDK_RECONNECT_DELAYS_MS, sleep, inboundCounters, CHECK_EVERY_MS, SILENT_CHECKS, micProblem,
 } from "./audio.js";
+import { HlsPlayer } from "./hls-player.js";
 import { explain } from "./messages.js";
-import { $, api, toast, ApiError, page, state, onStage, root, joinCredentials } from "./page.js";
+import { $, api, toast, ApiError, page, state, onStage, root, joinCredentials, wantHls } from "./page.js";
 import { announce, audioStatus, renderControls, renderStage } from "./render.js";
 
 // The audio session: which Room is current (gen), the rejoin loop, the inbound watch, the heal log.
 export const audio = {
   gen: 0, rejoining: false, abort: null, watch: new Map(), timer: null, heals: [], rejoins: 0,
   lastRejoinMs: null, lastSilentRejoin: 0, meter: null, wakeLock: null, micTrack: null, outputMuted: false,
+  hls: null, linkTimer: null, switches: 0, switchPending: false,
 };
 let room = null;
 export const currentRoom = () => room;
 
 // What the page does after a rejoin: take the role the join answered, or end when refused.
-const hooks = { setRole: () => {}, endedLocally: () => {} };
+const hooks = { setRole: () => {}, endedLocally: () => {}, transportChanged: () => {} };
 export function setAudioHooks(h) { Object.assign(hooks, h); }
+
+// The transport the join answered: LiveKit credentials, or a signed HLS playlist (no LiveKit).
+export async function connectMedia(creds) {
+  const transport = creds.transport === "hls" ? "hls" : "webrtc";
+  if (creds.asked === "hls" && transport !== "hls") page.listenOverHls = false; // this server has no HLS
+  if (transport === "hls") page.listenOverHls = true; // moved to the stage and back: HLS again
+  const changed = transport !== page.transport;
+  page.transport = transport;
+  if (changed) hooks.transportChanged(transport);
+  if (transport === "hls") startHls(creds);
+  else await connectAudio(creds);
+}
+
+function teardownHls() {
+  if (audio.linkTimer) { clearTimeout(audio.linkTimer); audio.linkTimer = null; }
+  if (audio.hls) { audio.hls.destroy(); audio.hls = null; }
+  document.querySelectorAll("audio[data-hls]").forEach((el) => el.remove());
+}
+
+// HLS: one player at a time, in the same generation scheme as Rooms. A fresh join for the same session
+// (the link refresh, a rejoin after a network error) hands the player the new link instead of a new load.
+function startHls(creds) {
+  const expiresMs = Math.max(10, creds.expires_in || 120) * 1000;
+  if (audio.hls && !audio.hls.destroyed) {
+    audio.hls.useLink(creds.hls_url);
+  } else {
+    const gen = ++audio.gen;
+    const old = room;
+    room = null;
+    if (old) { old.removeAllListeners(); old.disconnect().catch(() => {}); }
+    document.querySelectorAll("audio[data-lk]").forEach((el) => el.remove());
+    if (audio.meter) { clearInterval(audio.meter.timer); audio.meter.cleanup(); audio.meter = null; }
+    state.micOn = false;
+    teardownHls();
+    const current = () => gen === audio.gen && !page.closedFor;
+    const el = document.createElement("audio");
+    el.dataset.hls = "1";
+    el.muted = audio.outputMuted;
+    document.body.appendChild(el);
+    audio.hls = new HlsPlayer({
+      el, url: creds.hls_url, Hls,
+      onNeedLink: (why) => current() && rejoin(`hls: ${why}`),
+      onPlayback: () => current() && onPlaybackStatus(),
+    });
+    console.info(`spaces-audio: HLS (${audio.hls.start()})`);
+    window.__spacesRoom = null;
+    if (!audio.timer) audio.timer = setInterval(checkInbound, CHECK_EVERY_MS);
+  }
+  // Refresh the signed link at three quarters of its life, so playback never meets an expired one.
+  if (audio.linkTimer) clearTimeout(audio.linkTimer);
+  audio.linkTimer = setTimeout(refreshHlsLink, expiresMs * 0.75);
+  onPlaybackStatus();
+}
+
+async function refreshHlsLink() {
+  audio.linkTimer = null;
+  if (!audio.hls || page.closedFor || !state.joined) return;
+  if (audio.rejoining) { audio.linkTimer = setTimeout(refreshHlsLink, 5000); return; }
+  try {
+    const creds = await joinCredentials();
+    if (page.closedFor || !audio.hls) return;
+    await connectMedia(creds);
+    hooks.setRole(creds.role);
+  } catch (err) {
+    if (err instanceof ApiError && REFUSALS.has(err.code)) { hooks.endedLocally(explain(err)); return; }
+    audio.linkTimer = setTimeout(refreshHlsLink, 5000); // the old link still has a quarter of its life
+  }
+}
+
+// After a role change: on stage means WebRTC (publishing); back in the audience, HLS again for someone
+// who listened over HLS before (or chose the data saver). Through the rejoin loop, so refusals and
+// backoff apply; the page stays, and so does the socket.
+export function syncTransportToRole() {
+  if (!state.joined || page.closedFor || !page.transport) return;
+  const want = onStage() ? "webrtc" : wantHls() ? "hls" : null;
+  if (!want || want === page.transport) return;
+  if (audio.rejoining) { audio.switchPending = true; return; }
+  rejoin(`switch to ${want}`, { switching: true });
+}
 
 // One Room at a time: every rejoin makes a new one and bumps audio.gen, so a late event of an old Room
 // (its Disconnected, its tracks) is ignored.
 export async function connectAudio(creds) {
   const gen = ++audio.gen;
+  teardownHls();
   const old = room;
   room = null;
   if (old) { old.removeAllListeners(); await old.disconnect().catch(() => {}); }
@@ -76,13 +162,19 @@ export async function connectAudio(creds) {
 // Autoplay: a browser that blocks playback until a user gesture gets a "Tap to listen" control; one tap
 // calls room.startAudio() inside the gesture.
 export function onPlaybackStatus() {
-  const blocked = !!room && !room.canPlaybackAudio && !page.closedFor;
+  const blocked = ((!!room && !room.canPlaybackAudio) || (!!audio.hls && audio.hls.blocked)) && !page.closedFor;
   if (blocked === $("tap-to-listen").hidden) console.info(`spaces-audio: playback ${blocked ? "blocked" : "allowed"}`);
   $("tap-to-listen").hidden = !blocked;
   if (blocked) announce("Your browser paused the sound. Press Tap to listen.");
 }
 
 export async function tapToListen() {
+  if (audio.hls) {
+    if (await audio.hls.play()) announce("Listening.");
+    else toast("Your browser still blocks the sound: tap again.");
+    onPlaybackStatus();
+    return;
+  }
   if (!room) return;
   try { await room.startAudio(); } catch { toast("Your browser still blocks the sound: tap again."); }
   onPlaybackStatus();
@@ -91,25 +183,29 @@ export async function tapToListen() {
 
 // Rejoin: ask the REST join again (fresh token; bans, tickets and role changes apply), with backoff and
 // jitter; only a refusal stops it.
-export async function rejoin(why) {
+export async function rejoin(why, { switching = false } = {}) {
   if (audio.rejoining || page.closedFor || !state.joined) return;
   audio.rejoining = true;
+  audio.switchPending = false;
+  const words = switching
+    ? { trying: "Switching audio…", done: "Audio switched", said: onStage() ? "Live audio on: you can speak." : "Back to the audience stream." }
+    : { trying: "Reconnecting audio…", done: "Audio reconnected", said: "Audio reconnected." };
   const started = performance.now();
   console.info("rejoining audio:", why);
   let attempt = 0;
   try {
     while (!page.closedFor) {
-      audioStatus(attempt ? `Reconnecting audio (attempt ${attempt + 1})…` : "Reconnecting audio…", "warn");
+      audioStatus(attempt ? `${words.trying.slice(0, -1)} (attempt ${attempt + 1})…` : words.trying, "warn");
       try {
         const creds = await joinCredentials();
         if (page.closedFor) return;
-        await connectAudio(creds);
+        await connectMedia(creds);
         if (page.closedFor) return;
-        audio.rejoins += 1;
+        if (switching) audio.switches += 1; else audio.rejoins += 1;
         audio.lastRejoinMs = Math.round(performance.now() - started);
-        audioStatus("Audio reconnected", "ok");
-        setTimeout(() => { if ($("audio-status").textContent === "Audio reconnected") audioStatus(""); }, 4000);
-        announce("Audio reconnected.");
+        audioStatus(words.done, "ok");
+        setTimeout(() => { if ($("audio-status").textContent === words.done) audioStatus(""); }, 4000);
+        announce(words.said);
         hooks.setRole(creds.role);
         syncMicToRole();
         return;
@@ -129,6 +225,7 @@ export async function rejoin(why) {
     }
   } finally {
     audio.rejoining = false;
+    if (audio.switchPending) { audio.switchPending = false; setTimeout(syncTransportToRole, 0); }
   }
 }
 
@@ -136,6 +233,7 @@ export async function rejoin(why) {
 // listener has the track and, while the SFU says they are speaking, that its receiver still gets packets.
 // Missing or silent for SILENT_CHECKS checks: resubscribe; still so: rejoin (at most once a minute).
 async function checkInbound() {
+  if (audio.hls && !audio.rejoining && !page.closedFor) audio.hls.tick();
   const r = room;
   if (!r || audio.rejoining || page.closedFor || r.state !== "connected") return;
   for (const p of r.remoteParticipants.values()) {
@@ -193,6 +291,13 @@ export async function cantHear() {
   reportAudio("cant_hear");
   audio.heals.push({ kind: "cant_hear", at: Date.now() });
   announce("Trying to fix the sound…");
+  if (audio.hls) {
+    // HLS: play inside the gesture; a player that is not moving gets a fresh link and a new load.
+    await audio.hls.play();
+    onPlaybackStatus();
+    if (audio.hls && audio.hls.stalled > 0) audio.hls.relink("can't hear");
+    return;
+  }
   if (!room || room.state !== "connected") { rejoin("can't hear"); return; }
   await room.startAudio().catch(() => {});
   onPlaybackStatus();
@@ -284,7 +389,7 @@ export function mediaSessionSetup() {
   } catch { /* MediaMetadata unsupported */ }
   const handlers = {
     pause: () => setOutputMuted(true),
-    play: () => { setOutputMuted(false); if (room) room.startAudio().catch(() => {}); },
+    play: () => { setOutputMuted(false); if (room) room.startAudio().catch(() => {}); if (audio.hls) audio.hls.play(); },
     stop: () => $("leave-btn").click(),
     hangup: () => $("leave-btn").click(),
     togglemicrophone: () => { if (onStage()) setMic(!state.micOn); },
@@ -295,7 +400,7 @@ export function mediaSessionSetup() {
 
 export function setOutputMuted(muted) {
   audio.outputMuted = muted;
-  document.querySelectorAll("audio[data-lk]").forEach((el) => { el.muted = muted; });
+  document.querySelectorAll("audio[data-lk], audio[data-hls]").forEach((el) => { el.muted = muted; });
   mediaSessionSync();
 }
 
@@ -325,6 +430,7 @@ export async function leaveAudio() {
   if (audio.meter) { clearInterval(audio.meter.timer); audio.meter.cleanup(); audio.meter = null; }
   state.micOn = false;
   wakeLockSync();
+  teardownHls();
   if (room) { const r = room; room = null; r.removeAllListeners(); await r.disconnect(); }
   document.querySelectorAll("audio[data-lk]").forEach((el) => el.remove());
 }

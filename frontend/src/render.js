@@ -46,6 +46,7 @@ export function renderControls() {
   $("join-panel").hidden = state.joined || !live || !!page.closedFor;
   $("hand-btn").hidden = onStage() || guest;
   $("guest-note").hidden = !guest;
+  $("data-saver-wrap").hidden = guest || onStage() || !live || !!page.closedFor;
   document.querySelectorAll(".reactions").forEach((el) => { el.hidden = guest; });
   $("hand-btn").textContent = state.handUp ? "✋ Lower hand" : "✋ Raise hand";
   $("hand-btn").setAttribute("aria-pressed", String(state.handUp));

@@ -63,6 +63,16 @@ export class SpaceSocket {
 
   resync() { this.send({ action: "resync" }); }
 
+  // A new connection now (its URL changed: the listener switched transport); the old one's close is ignored.
+  reopen() {
+    if (this.stopped) return;
+    const old = this.ws;
+    this.ws = null;
+    if (old) old.close();
+    this.retry = 0;
+    this.connect();
+  }
+
   // Drop the connection as a network failure would: the socket reconnects by itself.
   drop() { if (this.ws) this.ws.close(); }
 

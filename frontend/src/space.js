@@ -3,12 +3,12 @@
 // reconnect), render.js (the DOM), audio-session.js (LiveKit, rejoin, self-healing, microphone) and
 // captions.js.
 import {
-  audio, currentRoom, connectAudio, rejoin, setAudioHooks, setMic, syncMicToRole, mediaSessionSetup, leaveAudio,
-  micProblemShow, tapToListen, cantHear, wakeLockSync,
+  audio, currentRoom, connectMedia, rejoin, setAudioHooks, setMic, syncMicToRole, syncTransportToRole,
+  mediaSessionSetup, leaveAudio, micProblemShow, tapToListen, cantHear, wakeLockSync,
 } from "./audio-session.js";
 import { captionsEvent, captionsSnapshot } from "./captions.js";
 import { ERRORS, explain } from "./messages.js";
-import { $, api, toast, page, root, state, joinCredentials, onStageRole } from "./page.js";
+import { $, api, toast, page, root, state, joinCredentials, onStage, onStageRole, setDataSaver } from "./page.js";
 import {
   status, banner, audioStatus, announce, renderControls, renderQueue, floatReactions, renderListeners, addInbox,
 } from "./render.js";
@@ -39,7 +39,7 @@ function setRole(newRole) {
   }
   state.role = newRole;
   renderControls();
-  if (changed) syncMicToRole();
+  if (changed) { syncMicToRole(); syncTransportToRole(); }
 }
 
 const resync = () => socket.resync();
@@ -86,7 +86,8 @@ const STATUS = { connecting: ["Connecting…", "warn"], open: ["Connected", "ok"
 const socket = new SpaceSocket({
   url: () => {
     const proto = location.protocol === "https:" ? "wss" : "ws";
-    const query = guest && page.guestPass ? `?guest=${encodeURIComponent(page.guestPass)}` : "";
+    // An HLS listener's socket is their presence (LiveKit never sees them): the join's ws_url says so.
+    const query = guest && page.guestPass ? `?guest=${encodeURIComponent(page.guestPass)}` : page.transport === "hls" ? "?transport=hls" : "";
     return `${proto}://${location.host}/ws/spaces/${spaceId}/${query}`;
   },
   onEvent: handleEvent,
@@ -105,7 +106,7 @@ const socket = new SpaceSocket({
 });
 const connectWs = () => { if (!page.closedFor) socket.connect(); };
 
-setAudioHooks({ setRole, endedLocally });
+setAudioHooks({ setRole, endedLocally, transportChanged: () => { if (state.joined) socket.reopen(); } });
 
 function endedLocally(text) {
   page.closedFor = text;
@@ -138,14 +139,15 @@ async function join() {
   }
   state.role = creds.role;
   state.joined = true;
+  page.transport = creds.transport === "hls" ? "hls" : "webrtc";
   banner("");
   connectWs();
   renderControls();
   mediaSessionSetup();
   try {
-    await connectAudio(creds);
+    await connectMedia(creds);
   } catch (err) {
-    // LiveKit did not take us (node down, network): the rejoin loop keeps trying with fresh tokens.
+    // LiveKit (or the HLS origin) did not take us (node down, network): the rejoin loop keeps trying with fresh tokens.
     console.warn("audio connect failed", err);
     rejoin("connect failed");
     return;
@@ -195,6 +197,13 @@ async function loadListeners() {
 
 function wire() {
   $("join-btn").addEventListener("click", join);
+  // Data saver: a listener asks for the HLS stream (fewer bytes, a few seconds behind); switching it while
+  // in the Space switches the transport through the rejoin loop.
+  $("data-saver").checked = page.listenOverHls;
+  $("data-saver").addEventListener("change", (e) => {
+    setDataSaver(e.target.checked);
+    if (state.joined && !onStage()) rejoin(e.target.checked ? "data saver on" : "data saver off", { switching: true });
+  });
   $("ticket-btn").addEventListener("click", async (e) => {
     e.preventDefault();
     await act(buyTicket);
@@ -300,5 +309,8 @@ async function init() {
 }
 
 // For tests and debugging: drop the socket as a network failure would (the page must recover by itself).
-window.SpacesPage = { state, socket, join, resync, audio, rejoin, dropSocket: () => socket.drop(), room: currentRoom };
+window.SpacesPage = {
+  state, socket, join, resync, audio, rejoin, dropSocket: () => socket.drop(), room: currentRoom,
+  transport: () => page.transport, hls: () => audio.hls,
+};
 init();

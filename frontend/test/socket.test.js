@@ -165,3 +165,18 @@ test("close codes from the server say why we are out; others reconnect", () => {
   assert.equal(closeVerdict({ code: 4402, reason: "" }, { joined: true }), "This Space is ticketed: buy a ticket to join.");
   assert.equal(closeVerdict({ code: 4999, reason: "" }, { joined: true }), null);
 });
+
+test("reopen (the transport changed, so the URL did): a new connection at once, the old one's close ignored", () => {
+  let path = "/ws/spaces/7/";
+  const { socket, timers, ws } = harness({ url: () => `ws://127.0.0.1${path}` });
+  const old = ws();
+  path = "/ws/spaces/7/?transport=hls";
+  socket.reopen();
+  assert.equal(FakeWebSocket.made.length, 2);
+  assert.equal(ws().url, "ws://127.0.0.1/ws/spaces/7/?transport=hls");
+  assert.equal(old.readyState, 3);
+  assert.deepEqual(timers, []);
+  socket.stop();
+  socket.reopen();
+  assert.equal(FakeWebSocket.made.length, 2);
+});
