@@ -20,6 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import DEFAULT_CHANNEL_LAYER
 
 from rooms.services.guests import guest_pass_check
+from rooms.services.presence import hls_socket_presence
 from rooms.snapshot import close_code_for, space_snapshot
 from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 # A read with no thread affinity: off the thread-sensitive thread, so a crowd of sockets reads side by side.
 _snapshot = db_offthread(space_snapshot)
+# An HLS listener's presence is their socket (LiveKit never sees them); their ws_url says ?transport=hls.
+_hls_presence = db_offthread(hls_socket_presence)
 
 
 class SpaceConsumer(AsyncWebsocketConsumer):
@@ -43,6 +46,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     _joined_groups: tuple[str, ...] = ()
     _resync_task: asyncio.Task[None] | None = None
     _resync_again = False
+    _hls_user = 0
 
     async def connect(self) -> None:
         # Accept first: a close before the handshake becomes an HTTP 403 and the client never sees the code.
@@ -82,6 +86,9 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await self._join_groups(self._stock_groups(sink.user_id, host_team=True)[2:])
         sink.end_sync(frame, seq)
         shed_handshake(sink, self.scope)
+        if user is not None and b"transport=hls" in self.scope.get("query_string", b""):
+            self._hls_user = user.pk
+            await _hls_presence(space_id=self.space_id, user_id=user.pk, connected=True)
 
     def _guest_check(self) -> None:
         ticket = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("guest", [""])[0]
@@ -196,6 +203,8 @@ class SpaceConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self._forget_sink()
+        if self._hls_user:
+            await _hls_presence(space_id=self.space_id, user_id=self._hls_user, connected=False)
         if self._resync_task is not None:
             self._resync_task.cancel()
         for group in self._joined_groups:

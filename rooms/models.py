@@ -54,6 +54,12 @@ class Space(TimeStampedModel):
     guests_allowed = models.BooleanField(default=False)
     # The host's choice: record this Space (consent rules in rooms/services/recordings.py).
     record = models.BooleanField(default=False)
+    # HLS overflow (rooms/services/hls.py): WebRTC listeners past this count get HLS (null: the setting);
+    # the operator may force HLS for every listener; hls_active is set by the first HLS join (the agent
+    # then encodes HLS until the Space ends).
+    hls_threshold = models.PositiveIntegerField(null=True, blank=True, help_text="empty = SPACES_HLS_THRESHOLD")
+    hls_forced = models.BooleanField(default=False, help_text="every listener gets HLS")
+    hls_active = models.BooleanField(default=False, editable=False)
     clips_enabled = models.BooleanField(default=True)  # the host may turn clips off
     # The host's choice: live captions (rooms/services/captions.py); needs the audio agent in the room.
     captions = models.BooleanField(default=False)
@@ -96,6 +102,9 @@ class Participant(TimeStampedModel):
     recording_declined = models.BooleanField(default=False)
     # The participant declined to be captioned: the agent never transcribes their track.
     captions_declined = models.BooleanField(default=False)
+    # How this participant hears the Space ("webrtc" or "hls", set by join): an HLS listener's presence
+    # comes from the Spaces websocket, since LiveKit never sees them.
+    transport = models.CharField(max_length=6, default="webrtc")
 
     class Meta:
         constraints = [

@@ -352,6 +352,19 @@ SPACES_AGENT_MAX_SPACES = env_int("SPACES_AGENT_MAX_SPACES", 20)
 SPACES_RECORDING_PART_S = env_float("SPACES_RECORDING_PART_S", 2.0)
 SPACES_RECORDING_RETENTION_DAYS = env_int("SPACES_RECORDING_RETENTION_DAYS", 30)
 
+# --- HLS overflow (rooms/services/hls.py, docs/operations.md "HLS and a CDN") -----------------------
+# The agent writes each HLS Space's playlist and segments under HLS_DIR/<space id>/; nginx serves them at
+# HLS_URL (absolute, or empty for root-relative "/hls/..." behind the same host) after checking the
+# per-listener signature (HLS_SECRET, nginx `secure_link`). A link lives HLS_LINK_TTL_S: the bound on
+# how long a removed or banned listener keeps hearing the Space. Listeners past HLS_THRESHOLD (the
+# Space's own ``hls_threshold`` wins; 0 = never) get HLS instead of WebRTC (the figure: docs/operations.md).
+SPACES_HLS_DIR = os.environ.get("SPACES_HLS_DIR", str(BASE_DIR / ".services" / "hls"))
+SPACES_HLS_URL = os.environ.get("SPACES_HLS_URL", "")
+SPACES_HLS_SECRET = os.environ.get("SPACES_HLS_SECRET", "")
+SPACES_HLS_LINK_TTL_S = env_int("SPACES_HLS_LINK_TTL_S", 120)
+SPACES_HLS_THRESHOLD = env_int("SPACES_HLS_THRESHOLD", 2500)
+SPACES_HLS_SEGMENT_S = env_float("SPACES_HLS_SEGMENT_S", 1.0)
+
 # --- Live captions (rooms/captions/, docs/captions.md) ---------------------------------------------
 # A dotted path to a class with ``transcribe(pcm16k) -> str``; the default ships inside moonshine-cpp.
 SPACES_CAPTIONS_ENGINE = os.environ.get("SPACES_CAPTIONS_ENGINE", "rooms.captions.engine.MoonshineEngine")

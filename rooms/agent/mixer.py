@@ -101,17 +101,27 @@ class Mixer:
 
     def mix(self, included: frozenset[int] | set[int]) -> tuple[np.ndarray, dict[int, float]]:
         """One frame of the mix and each included speaker's RMS in it. Excluded tracks are drained unheard."""
+        frame, energy, _live = self.mix_live(included)
+        return frame, energy
+
+    def mix_live(self, included: frozenset[int] | set[int]) -> tuple[np.ndarray, dict[int, float], np.ndarray]:
+        """:meth:`mix`, plus the live mix of every confirmed track (HLS: what WebRTC listeners hear)."""
         total = np.zeros(FRAME, dtype=np.int32)
+        live = np.zeros(FRAME, dtype=np.int32)
         energy: dict[int, float] = {}
         for sid, (user_id, buffer) in list(self.tracks.items()):
             if sid in self.pending:
                 continue  # not pulled: its buffer keeps the newest audio until it is confirmed
             samples = buffer.pull(FRAME)
-            if samples is None or user_id not in included:
+            if samples is None:
+                continue
+            live += samples
+            if user_id not in included:
                 continue
             total += samples
             energy[user_id] = max(energy.get(user_id, 0.0), rms(samples))
-        return np.clip(total, -32768, 32767).astype(np.int16), energy
+        clip = (np.clip(total, -32768, 32767).astype(np.int16), np.clip(live, -32768, 32767).astype(np.int16))
+        return clip[0], energy, clip[1]
 
 
 @dataclass

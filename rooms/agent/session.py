@@ -21,8 +21,10 @@ from livekit import rtc
 from rooms import audio, livekit_client
 from rooms.agent.captions_hook import CaptionsHook
 from rooms.agent.db import db
+from rooms.agent.hls import HlsWriter
+from rooms.agent.hls import remove as hls_remove
 from rooms.agent.mixer import FRAME, Mixer, SpeakerTimeline, TrackBuffer
-from rooms.services import recordings
+from rooms.services import hls, recordings
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class SpaceSession:
         self._plan_reads = self._plan_applied = 0
         # Live captions (issue 17): a separate hook fed the same frames; see rooms/agent/captions_hook.py.
         self.captions = CaptionsHook(space_id=space_id, started_at=plan.started_at)
+        self.hls: HlsWriter | None = None  # the live mix as HLS while the plan asks for it (rooms/agent/hls.py)
 
     def stop(self, reason: str) -> None:
         if not self.stopped.is_set():
@@ -138,9 +141,11 @@ class SpaceSession:
             delay = t0 + (n + 1) * FRAME_MS / 1000 + LATENCY_S - loop.time()
             if delay > 0:  # wake once per BATCH_S and make every frame then due (fewer wake-ups per Space)
                 await asyncio.sleep(delay + BATCH_S)
-            frame, energy = self.mixer.mix(self.plan.consenting)
-            self.timeline.feed(base_ms + n * FRAME_MS, energy)
-            self._part.append(frame)
+            frame, energy, live = self.mixer.mix_live(self.plan.consenting)
+            self._hls_feed(live)
+            if self.plan.record:
+                self.timeline.feed(base_ms + n * FRAME_MS, energy)
+                self._part.append(frame)
             n += 1
             if len(self._part) >= target:
                 self._flush(next_start_ms=base_ms + n * FRAME_MS)
@@ -162,9 +167,27 @@ class SpaceSession:
                 self.stop("not_needed")
                 return
 
+    # --- HLS ---------------------------------------------------------------------------------------
+    def _hls_feed(self, live: np.ndarray) -> None:
+        """Encode the live mix while the plan asks for HLS and we hold the lease (never after losing it)."""
+        if self.plan.hls and not self.lost:
+            if self.hls is None:
+                self.hls = HlsWriter(hls.space_dir(self.space_id), segment_s=settings.SPACES_HLS_SEGMENT_S)
+            self.hls.write(live)
+        elif self.hls is not None:
+            self._hls_close()
+
+    def _hls_close(self) -> None:
+        if self.hls is not None:
+            try:
+                self.hls.close()
+            except Exception:
+                logger.exception("agent.hls_close_failed", extra={"space_id": self.space_id})
+            self.hls = None
+
     # --- storing -------------------------------------------------------------------------------------
     def _flush(self, *, next_start_ms: int) -> None:
-        if not self._part or self.lost:
+        if not self._part or self.lost or not self.plan.record or self.plan.recording_id is None:
             self._part = []
             return
         pcm = np.concatenate(self._part)
@@ -178,6 +201,7 @@ class SpaceSession:
         async with self._store_lock:  # parts reach storage in order
             if self.lost:
                 return
+            assert self.plan.recording_id is not None  # _flush stores nothing without a recording
             data = await asyncio.to_thread(audio.encode, pcm)
             stored = await db(
                 recordings.part_store,
@@ -218,16 +242,19 @@ class SpaceSession:
 
     async def _finish(self) -> None:
         await self.captions.close()
+        self._hls_close()
         self._flush(next_start_ms=0)
         if not self.lost:
             segments = self.timeline.close_all()
-            if segments:
+            if segments and self.plan.recording_id is not None:
                 await db(recordings.segments_store, recording_id=self.plan.recording_id, segments=segments)
         if self._stores:
             await asyncio.gather(*list(self._stores), return_exceptions=True)
         for reader in self._readers.values():
             reader.cancel()
         if not self.lost:
+            if self.stop_reason != "shutdown" and not (await db(recordings.agent_plan, space_id=self.space_id)).hls:
+                hls_remove(hls.space_dir(self.space_id))  # the Space ended: its HLS is not kept
             await db(recordings.lease_release, space_id=self.space_id, agent_id=self.agent_id, epoch=self.epoch)
         if self.room is not None:
             await self.room.disconnect()

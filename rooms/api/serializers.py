@@ -92,11 +92,23 @@ class ParticipantOutputSerializer(serializers.ModelSerializer[Participant]):
         read_only_fields = fields
 
 
+class JoinInputSerializer(serializers.Serializer[dict[str, Any]]):
+    transport = serializers.ChoiceField(
+        choices=["hls", "webrtc"], required=False, help_text="hls: the client asks for HLS (data saver)"
+    )
+
+
 class JoinOutputSerializer(serializers.Serializer[dict[str, Any]]):
-    livekit_url = serializers.CharField()
-    token = serializers.CharField()
-    room = serializers.CharField()
-    identity = serializers.CharField()
+    """``transport: "webrtc"``: LiveKit credentials; ``"hls"``: a signed playlist URL, no LiveKit fields."""
+
+    transport = serializers.ChoiceField(choices=["webrtc", "hls"])
+    livekit_url = serializers.CharField(required=False)
+    token = serializers.CharField(required=False)
+    room = serializers.CharField(required=False)
+    identity = serializers.CharField(required=False)
+    hls_url = serializers.CharField(
+        required=False, help_text="signed, per listener, valid expires_in seconds: call join again before"
+    )
     role = serializers.CharField()
     is_muted = serializers.BooleanField()
     ws_url = serializers.CharField()

@@ -24,6 +24,7 @@ from rooms.api.serializers import (
     HandStateOutputSerializer,
     InvitationInputSerializer,
     InvitationOutputSerializer,
+    JoinInputSerializer,
     JoinOutputSerializer,
     MuteAllOutputSerializer,
     ParticipantOutputSerializer,
@@ -123,9 +124,14 @@ class SpaceJoinView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "join"
 
-    @extend_schema(request=None, responses=JoinOutputSerializer)
+    @extend_schema(request=JoinInputSerializer, responses=JoinOutputSerializer)
     def post(self, request: Request, space_id: int) -> Response:
-        credentials = services.space_join(space_id=space_id, user=_me(request))
+        data = JoinInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        asked = data.validated_data.get("transport")  # "webrtc" is no preference: the Space decides
+        credentials = services.space_join_any(
+            space_id=space_id, user=_me(request), transport="hls" if asked == "hls" else None
+        )
         return Response(JoinOutputSerializer(asdict(credentials)).data)
 
 

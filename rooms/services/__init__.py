@@ -15,7 +15,7 @@ from rooms.services.moderation import (
     speaker_move_to_listeners,
     speakers_mute_all,
 )
-from rooms.services.presence import JoinCredentials, livekit_event_apply, space_join, space_leave
+from rooms.services.presence import JoinCredentials, livekit_event_apply, space_join, space_join_any, space_leave
 from rooms.services.stage import (
     cohost_add,
     cohost_remove,
@@ -49,6 +49,7 @@ __all__ = [
     "space_end",
     "space_guest_join",
     "space_join",
+    "space_join_any",
     "space_leave",
     "space_start",
     "space_update",

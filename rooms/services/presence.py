@@ -32,7 +32,7 @@ from rooms.models import (
     SpaceState,
 )
 from rooms.selectors import access_space_for_join, ban_of, space_get_for_join
-from rooms.services import guests
+from rooms.services import guests, hls
 from rooms.services._common import emit_stage, livekit_apply, livekit_disconnect, lock_space, participant_set_role
 from spaces_project.common.db import atomic_retrying_deadlocks
 from spaces_project.common.text import decimal_id
@@ -52,6 +52,7 @@ class JoinCredentials:
     is_muted: bool
     ws_url: str
     expires_in: int
+    transport: str = "webrtc"
 
 
 def _insert_connected(*, space: Space, user: User, role: str) -> Participant | None:
@@ -166,15 +167,33 @@ def _room_ensure(*, space: Space) -> None:
 
 
 def space_join(*, space_id: int, user: User) -> JoinCredentials:
+    """:func:`space_join_any` for a caller that needs LiveKit credentials (always WebRTC)."""
+    credentials = space_join_any(space_id=space_id, user=user, transport=hls.WEBRTC)
+    assert isinstance(credentials, JoinCredentials)
+    return credentials
+
+
+def space_join_any(*, space_id: int, user: User, transport: str | None = None) -> JoinCredentials | hls.HlsCredentials:
     """Enter a live Space: every SPEC 2.4 check, presence, then a LiveKit token matching the role.
 
     Raises ``space_not_found``, ``space_not_live``, ``account_suspended``, ``banned``, ``blocked``,
     ``space_full``. Makes sure the LiveKit room exists (idempotent); if LiveKit cannot be reached the
     credentials are still returned (the database is the truth) and the client's next join retries it.
+    ``transport``: ``"hls"`` asks for HLS (data saver), ``"webrtc"`` insists on LiveKit credentials
+    (service callers), None lets the Space decide (:func:`rooms.services.hls.join_transport`).
     """
     if not livekit_client.is_configured():
         raise AudioUnavailable()
     space, participant = _join_record(space_id=space_id, user=user)
+    ws_base = settings.SPACES_PUBLIC_URL.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    chosen = (
+        hls.WEBRTC
+        if transport == hls.WEBRTC
+        else hls.join_transport(space=space, participant=participant, requested=transport)
+    )
+    hls.transport_record(space=space, participant=participant, transport=chosen)
+    if chosen == hls.HLS:  # HLS overflow / data saver: no LiveKit credentials (rooms/services/hls.py)
+        return hls.credentials(space=space, participant=participant, ws_url=f"{ws_base}/ws/spaces/{space.pk}/")
     permission = (
         livekit_client.STAGE_PERMISSION if participant.role in STAGE_ROLES else livekit_client.LISTENER_PERMISSION
     )
@@ -187,7 +206,6 @@ def space_join(*, space_id: int, user: User) -> JoinCredentials:
         permission=permission,
         ttl_s=ttl,
     )
-    ws_base = settings.SPACES_PUBLIC_URL.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     return JoinCredentials(
         livekit_url=settings.LIVEKIT_URL,
         token=token,
@@ -256,7 +274,9 @@ def livekit_event_apply(*, event: livekit_client.WebhookEvent) -> str:
     if participant is None:
         return "ignored_unknown"
     if event.event == "participant_left":
-        if _mark_disconnected(space=space, participant=participant) and participant.role in STAGE_ROLES:
+        # Someone who switched to HLS left LiveKit but not the Space: their presence is the socket's now.
+        left = participant.transport != hls.HLS and _mark_disconnected(space=space, participant=participant)
+        if left and participant.role in STAGE_ROLES:
             emit_stage(space=space)
         return "disconnected"
     if event.event in ("track_published", "track_unpublished") and event.track_source == livekit_client.MICROPHONE:
@@ -285,3 +305,23 @@ def _room_finished(*, space: Space) -> str:
     if space.state == SpaceState.LIVE:
         Space.objects.filter(pk=space.pk, host_team_absent_since__isnull=True).update(host_team_absent_since=now)
     return "room_finished"
+
+
+@atomic_retrying_deadlocks
+def hls_socket_presence(*, space_id: int, user_id: int, connected: bool) -> bool:
+    """An HLS listener's presence follows their Spaces websocket (LiveKit never sees them).
+
+    Called by the socket on connect and disconnect; does nothing for WebRTC participants (LiveKit's
+    webhooks keep theirs). True if the listener's connected state changed.
+    """
+    participant = Participant.objects.filter(space_id=space_id, user_id=user_id, transport=hls.HLS).first()
+    if participant is None or participant.role != Role.LISTENER:
+        return False
+    space = Space.objects.filter(pk=space_id).first()
+    if space is None:
+        return False
+    if not connected:
+        return _mark_disconnected(space=space, participant=participant)
+    if space.state != SpaceState.LIVE or ban_of(space=space, user_id=user_id):
+        return False
+    return _mark_connected(space=space, participant=participant, enforce_cap=False)

@@ -37,6 +37,7 @@ from rooms.models import (
     SpaceState,
     SpeakerSegment,
 )
+from rooms.services import hls
 from rooms.services._common import emit_room, emit_stage, lock_space, participant_consent_flag_set
 from spaces_project.common.handoff import enqueue_on_commit
 
@@ -117,9 +118,10 @@ def _lease_until(now: datetime) -> datetime:
 
 
 def spaces_needing_agent(*, limit: int) -> list[int]:
-    """Live Spaces with recording on whose lease is missing or expired (oldest first)."""
+    """Live Spaces with recording on (or that need HLS) whose lease is missing or expired (oldest first)."""
     held = AgentLease.objects.filter(space_id=OuterRef("pk"), expires_at__gt=timezone.now())
-    qs = Space.objects.filter(state=SpaceState.LIVE, record=True).exclude(Exists(held)).order_by("started_at")
+    needs = Q(record=True) | hls.needs_hls_q()  # "needs hls": rooms/services/hls.py
+    qs = Space.objects.filter(needs, state=SpaceState.LIVE).exclude(Exists(held)).order_by("started_at")
     return list(qs.values_list("pk", flat=True)[:limit])
 
 
@@ -192,11 +194,13 @@ def agent_gone(*, agent_id: str) -> None:
 class AgentPlan:
     """What the agent needs to know about one Space, re-read every poll."""
 
-    needed: bool  # still live with recording on
+    needed: bool  # still live with recording on (or HLS)
     room: str
     recording_id: int | None
     started_at: datetime | None
     consenting: frozenset[int]  # stage members who have not declined
+    record: bool = False  # store parts (recording on); False: the agent serves HLS only
+    hls: bool = False  # encode the live mix as HLS (rooms/agent/hls.py)
 
 
 def agent_plan(*, space_id: int) -> AgentPlan:
@@ -205,12 +209,16 @@ def agent_plan(*, space_id: int) -> AgentPlan:
         return AgentPlan(False, "", None, None, frozenset())
     recording = Recording.objects.filter(space=space).first()
     consenting = Participant.objects.filter(space=space, role__in=STAGE_ROLES, recording_declined=False)
+    record = space.state == SpaceState.LIVE and space.record and recording is not None
+    needs_hls = hls.needs_hls(space)
     return AgentPlan(
-        needed=space.state == SpaceState.LIVE and space.record and recording is not None,
+        needed=record or needs_hls,
         room=space.livekit_room,
         recording_id=recording.pk if recording else None,
-        started_at=recording.started_at if recording else None,
+        started_at=recording.started_at if recording else space.started_at,
         consenting=frozenset(consenting.values_list("user_id", flat=True)),
+        record=record,
+        hls=needs_hls,
     )
 
 

@@ -1,0 +1,195 @@
+"""HLS overflow end to end: a real livekit-server, real audio agents (subprocesses), a real nginx started
+by ``bin/services``. A Python HLS client fetches the signed playlist and segments through nginx and
+decodes them with PyAV; signatures, bans and the agent's failover are checked against the running origin.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import numpy as np
+import pytest
+
+from rooms.models import AgentLease, Participant, Recording, Space
+from rooms.services import hls
+from tests.factories import UserFactory
+from tests.rooms.agent_harness import FAST, agents, longest_run, tone_levels
+from tests.rooms.hls_harness import HlsOrigin, Listener, get, nginx_binary
+from tests.rooms.livekit_harness import wait_until
+
+pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+HOST_HZ = 440.0
+PRESENT = 1500.0  # the host publishes its tone at amplitude 8000; AAC at 64 kbit/s keeps it near that
+LEASE_S, POLL_S = float(FAST["SPACES_AGENT_LEASE_S"]), float(FAST["SPACES_AGENT_POLL_S"])
+LINK_TTL_S = 4
+
+
+@pytest.fixture(scope="session")
+def hls_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HlsOrigin]:
+    from tests.conftest import IN_CI
+
+    if nginx_binary() is None:
+        message = "nginx not found (bin/services up nginx installs the Debian package)"
+        if IN_CI:
+            pytest.fail(f"CI=true: {message}", pytrace=False)
+        pytest.skip(message)
+    origin = HlsOrigin(tmp_path_factory.mktemp("hls-origin"))
+    origin.start()
+    try:
+        yield origin
+    finally:
+        origin.stop()
+
+
+@pytest.fixture
+def hls_world(world, make_client, hls_origin: HlsOrigin, settings: Any) -> Any:
+    settings.SPACES_HLS_URL = hls_origin.url
+    settings.SPACES_HLS_DIR = str(hls_origin.directory)
+    settings.SPACES_HLS_SECRET = hls_origin.env["SPACES_HLS_SECRET"]
+    settings.SPACES_HLS_LINK_TTL_S = LINK_TTL_S
+    world.make_client = make_client
+    world.origin = hls_origin
+    return world
+
+
+@pytest.fixture
+def hls_agents(postgres_url, tmp_path: Path, lk, hls_origin: HlsOrigin):
+    media = tmp_path / "media"
+    media.mkdir()
+    with agents(postgres_url=postgres_url, media_root=media, log_dir=tmp_path) as made:
+        made.env.update(hls_origin.env)
+        yield made
+
+
+def _start(run_agents: Any, *names: str) -> None:
+    from rooms.models import AgentWorker
+
+    for name in names:
+        run_agents.start(name)
+    assert wait_until(lambda: AgentWorker.objects.filter(agent_id__in=names).count() == len(names), timeout=30)
+
+
+def _hls_join(world: Any, user: Any = None) -> tuple[Any, dict[str, Any]]:
+    user = user or UserFactory()
+    response = world.make_client(user).post(
+        f"/api/v1/spaces/{world.space_id}/join", {"transport": "hls"}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    return user, response.json()
+
+
+def _listen(listener: Listener, *, seconds: float, timeout: float = 30, since: int = -1) -> np.ndarray:
+    """Follow the playlist until ``seconds`` of audio newer than segment ``since`` arrived."""
+
+    def enough() -> bool:
+        listener.poll()
+        return listener.audio(since).size >= seconds * 48000
+
+    assert wait_until(enough, timeout=timeout, interval=0.25), (
+        listener.last and listener.last.text,
+        listener.seen.keys(),
+    )
+    return listener.audio(since)
+
+
+def _heard(pcm: np.ndarray) -> float:
+    """The share of 20 ms windows in which the host's tone is present."""
+    return float((tone_levels(pcm, HOST_HZ) > PRESENT).mean())
+
+
+def test_hls_listener_hears_the_stage_through_signed_links(hls_world, hls_agents):
+    world = hls_world
+    _start(hls_agents, "agent-h")
+    user, creds = _hls_join(world)
+    assert creds["transport"] == "hls" and creds["role"] == "listener"
+    assert "token" not in creds and "livekit_url" not in creds
+    assert creds["hls_url"].startswith(world.origin.url + "/hls/") and creds["ws_url"].endswith("?transport=hls")
+    assert creds["expires_in"] == LINK_TTL_S
+    # an HLS listener is a listener (presence from the join and the socket; LiveKit never sees them)
+    assert Participant.objects.get(space_id=world.space_id, user=user).transport == "hls"
+    assert Space.objects.get(pk=world.space_id).listener_count == 1
+    # the agent serves the Space for HLS alone (recording is off) and the client hears the host's tone
+    listener = Listener(creds["hls_url"])
+    pcm = _listen(listener, seconds=3)
+    assert _heard(pcm[48000:]) > 0.9, _heard(pcm[48000:])
+    assert not Recording.objects.filter(space_id=world.space_id).exists()
+    # cache headers a CDN follows: the playlist for a second, segments forever
+    status, headers, body = get(creds["hls_url"])
+    assert status == 200 and headers["Cache-Control"] == "public, max-age=1"
+    assert headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    segment_url = urljoin(creds["hls_url"], body.decode().strip().splitlines()[-1])
+    status, headers, _ = get(segment_url)
+    assert status == 200 and headers["Cache-Control"] == "public, max-age=60, immutable"
+    assert headers["Content-Type"] == "video/mp2t"
+    # segments are short-lived: only the sliding window is on disk (HLS is not a recording)
+    on_disk = list((world.origin.directory / str(world.space_id)).glob("s*.ts"))
+    assert len(on_disk) <= 6 + 4 + 1, on_disk
+
+
+def test_signed_links_refuse_tampering_expiry_and_other_spaces(hls_world, hls_agents):
+    world = hls_world
+    _start(hls_agents, "agent-s")
+    _, creds = _hls_join(world)
+    url = creds["hls_url"]
+    assert wait_until(lambda: get(url)[0] == 200, timeout=30)
+    sig, expires, who, space, name = url.split("/hls/")[1].split("/")
+    base = url.split("/hls/")[0] + "/hls"
+    flipped = ("A" if sig[0] != "A" else "B") + sig[1:]
+    assert get(f"{base}/{flipped}/{expires}/{who}/{space}/{name}")[0] == 403  # tampered signature
+    assert get(f"{base}/{sig}/{int(expires) + 60}/{who}/{space}/{name}")[0] == 403  # stretched expiry
+    assert get(f"{base}/{sig}/{expires}/u0/{space}/{name}")[0] == 403  # someone else's link
+    assert get(f"{base}/{sig}/{expires}/{who}/{int(space) + 1}/{name}")[0] == 403  # another Space
+    old = hls.signed_url(space_id=world.space_id, listener=who, ttl_s=1, now=time.time() - 10)
+    assert get(old)[0] == 403  # expired
+    segment = get(url)[2].decode().strip().splitlines()[-1]
+    assert get(f"{base}/{flipped}/{expires}/{who}/{space}/{segment}")[0] == 403  # segments are checked too
+    assert get(urljoin(url, segment))[0] == 200
+
+
+def test_banned_listener_loses_hls_within_the_link_lifetime(hls_world, hls_agents):
+    world = hls_world
+    _start(hls_agents, "agent-b")
+    user, creds = _hls_join(world)
+    assert wait_until(lambda: get(creds["hls_url"])[0] == 200, timeout=30)
+    removed = world.host_api.post(
+        f"/api/v1/spaces/{world.space_id}/participants/{user.username}/remove", {"ban": "space"}, format="json"
+    )
+    assert removed.status_code == 204, removed.content
+    banned_at = time.monotonic()
+    again = world.make_client(user).post(f"/api/v1/spaces/{world.space_id}/join", {"transport": "hls"}, format="json")
+    assert again.status_code == 403 and again.json()["code"] == "banned" and "hls_url" not in again.json()
+    # the link they hold dies when it expires (SPACES_HLS_LINK_TTL_S), not later
+    assert wait_until(lambda: get(creds["hls_url"])[0] == 403, timeout=LINK_TTL_S + 2)
+    assert time.monotonic() - banned_at <= LINK_TTL_S + 1.5
+    _, other = _hls_join(world)
+    assert get(other["hls_url"])[0] == 200  # someone else's fresh link plays on
+
+
+def test_killed_agent_is_replaced_and_the_playlist_goes_on(hls_world, hls_agents, settings):
+    world = hls_world
+    settings.SPACES_HLS_LINK_TTL_S = 60  # one link for the whole test: the player does not reload
+    _start(hls_agents, "agent-1", "agent-2")
+    _, creds = _hls_join(world)
+    listener = Listener(creds["hls_url"])
+    _listen(listener, seconds=2)
+    holder = AgentLease.objects.get(space_id=world.space_id).agent_id
+    before = max(listener.seen)
+    hls_agents.kill(holder)
+    killed_at = time.monotonic()
+    survivor = "agent-2" if holder == "agent-1" else "agent-1"
+    assert wait_until(lambda: AgentLease.objects.get(space_id=world.space_id).agent_id == survivor, timeout=LEASE_S + 5)
+    # the same URL keeps working: the media sequence goes on after a discontinuity, and the tone is back
+    pcm = _listen(listener, seconds=2, since=before, timeout=LEASE_S + 15)
+    resumed_s = time.monotonic() - killed_at
+    assert listener.discontinuities and min(listener.discontinuities) > before, listener.discontinuities
+    numbers = sorted(listener.seen)
+    assert numbers == list(range(numbers[0], numbers[-1] + 1)), numbers  # no sequence number skipped or reused
+    assert _heard(pcm) > 0.5, _heard(pcm)
+    # back within the lease time plus the new agent's poll, join and first segment
+    assert resumed_s <= LEASE_S + POLL_S + 2 * 1.0 + 3, resumed_s
+    assert longest_run(tone_levels(pcm, HOST_HZ) > PRESENT) * 20 >= 1000
