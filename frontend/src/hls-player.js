@@ -51,6 +51,23 @@ export function stallAction(stalledS, { behindLiveS }) {
   return "wait";
 }
 
+// The playlist is missing (404) for a moment when the Space's agent starts writing it: wait for it, a
+// second apart, instead of a fatal error and a new join (hls.js retries no 4xx by itself). An origin that
+// sends its CORS header only on success (nginx's add_header without `always`) shows that 404 as status 0,
+// like a 403 (expired or revoked link), so status 0 is waited for too, up to the same bound; then the
+// page's rejoin gets a fresh link (or a refusal).
+export const PLAYLIST_WAIT_TRIES = 10;
+export function waitForPlaylist(_config, count, _timeout, response, retry) {
+  return retry || (!!response && (response.code === 404 || response.code === 0) && count < PLAYLIST_WAIT_TRIES);
+}
+const PLAYLIST_POLICY = {
+  default: {
+    maxTimeToFirstByteMs: 10000, maxLoadTimeMs: 20000,
+    timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+    errorRetry: { maxNumRetry: 4, retryDelayMs: 1000, maxRetryDelayMs: 1000, shouldRetry: waitForPlaylist },
+  },
+};
+
 // hls.js settings for a talk stream: no Web Worker (transmuxing AAC audio is light, and a worker would be
 // a blob: script the Content-Security-Policy refuses), two 1-second segments behind live, catch up by
 // jumping when more than six behind.
@@ -59,6 +76,8 @@ export const HLS_CONFIG = {
   liveSyncDurationCount: 2,
   liveMaxLatencyDurationCount: 6,
   backBufferLength: 10,
+  manifestLoadPolicy: PLAYLIST_POLICY,
+  playlistLoadPolicy: PLAYLIST_POLICY,
 };
 
 export class HlsPlayer {

@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  HlsPlayer, fatalAction, linkBase, playbackMode, rewriteLink, stallAction, HLS_CONFIG, STALL_RELINK_S,
+  HlsPlayer, fatalAction, linkBase, playbackMode, rewriteLink, stallAction, waitForPlaylist, HLS_CONFIG,
+  PLAYLIST_WAIT_TRIES, STALL_RELINK_S,
 } from "../src/hls-player.js";
 
 const LINK = "http://127.0.0.1:9/hls/AAAAAAAAAAAAAAAAAAAAAA/1000/u7/3/index.m3u8";
@@ -172,4 +173,15 @@ test("destroy stops hls.js and removes the element; a destroyed player asks for 
   assert.equal(el.removed, true);
   p.relink("late");
   assert.deepEqual(needs, []);
+});
+
+test("a playlist not written yet (404, or status 0 from an origin without CORS on errors) is waited for, up to a bound", () => {
+  assert.equal(HLS_CONFIG.manifestLoadPolicy.default.errorRetry.shouldRetry, waitForPlaylist);
+  assert.equal(waitForPlaylist({}, 0, false, { code: 404 }, false), true);
+  assert.equal(waitForPlaylist({}, PLAYLIST_WAIT_TRIES - 1, false, { code: 404 }, false), true);
+  assert.equal(waitForPlaylist({}, PLAYLIST_WAIT_TRIES, false, { code: 404 }, false), false);
+  assert.equal(waitForPlaylist({}, 0, false, { code: 403 }, false), false);
+  assert.equal(waitForPlaylist({}, 0, false, { code: 0 }, false), true);
+  assert.equal(waitForPlaylist({}, PLAYLIST_WAIT_TRIES, false, { code: 0 }, false), false);
+  assert.equal(waitForPlaylist({}, 0, false, { code: 503 }, true), true); // hls.js's own answer stands
 });
