@@ -193,3 +193,45 @@ def test_hls_listener_plays_raises_hand_speaks_over_webrtc_and_returns_to_hls(
     assert page.evaluate("window.SpacesPage.audio.rejoins") == 0, "\n".join(console)
     row = off_loop(lambda: Participant.objects.get(space=space, user=listener))
     assert row.transport == "hls" and row.is_connected and row.role == "listener"
+
+
+def test_hls_playback_survives_the_agent_dying_without_a_reload(
+    hls_web_server: Server, hls_agent: Any, browser: Any
+) -> None:
+    """The agent holding the Space is killed: another takes the lease and appends to the playlist after a
+    discontinuity; the page keeps the same player (no reload, no new join for it) and plays on."""
+    from rooms.models import AgentLease
+
+    server = hls_web_server
+    hls_agent.start("agent-web-2")
+    host = off_loop(lambda: HostFactory(username="failhost"))
+    off_loop(lambda: UserFactory(username="failfan"))
+    space = off_loop(lambda: space_create(host=host, title="HLS failover"))
+    host_page = log_in(browser, server, "failhost")
+    host_page.goto(f"{server.http}/spaces/{space.pk}")
+    host_page.click("#join-btn")
+    eventually(lambda: mic_published(space, host.pk), "the host's fake microphone published in LiveKit")
+
+    page = log_in(browser, server, "failfan")
+    page.goto(f"{server.http}/spaces/{space.pk}")
+    page.check("#data-saver")
+    page.click("#join-btn")
+    assert_hls_plays(page, "before the failover")
+    page.evaluate("window.__samePage = true; window.__player = window.SpacesPage.hls()")
+
+    holder = off_loop(lambda: AgentLease.objects.get(space_id=space.pk).agent_id)
+    hls_agent.kill(holder)
+    survivor = "agent-web-2" if holder == "agent-web" else "agent-web"
+    eventually(
+        lambda: off_loop(lambda: AgentLease.objects.get(space_id=space.pk).agent_id) == survivor,
+        "the other agent took the Space over",
+        30,
+    )
+    # Played on past the new encoder's first segments: media time moves 4 s beyond where it was at the
+    # takeover, and the analyser hears the host again.
+    start = media_time(page)
+    wait_js(page, f"document.querySelector('audio[data-hls]').currentTime > {start + 4}", timeout=45000)
+    page.evaluate("window.__hlsPeak = 0")
+    wait_js(page, "window.__hlsPeak > 0.02", timeout=20000)
+    assert page.evaluate("window.__samePage === true && window.__player === window.SpacesPage.hls()")
+    assert page.evaluate("window.SpacesPage.audio.switches") == 0
