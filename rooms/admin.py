@@ -48,9 +48,11 @@ class ParticipantInline(admin.TabularInline[Participant, Space]):
 @admin.register(Space)
 class SpaceAdmin(admin.ModelAdmin[Space]):
     list_display = ["id", "title", "host", "state", "listener_count", "scheduled_start", "started_at", "ended_at"]
-    list_filter = ["state"]
+    list_filter = ["state", "hls_forced"]
     search_fields = ["title", "host__username"]
     raw_id_fields = ["host"]
+    # HLS overflow: the operator may force HLS for every listener, or set the Space's own threshold
+    # (editable fields ``hls_forced``, ``hls_threshold``; docs/operations.md, "HLS and a CDN").
     readonly_fields = ["state", "started_at", "ended_at", "listener_count", "seq", "host_team_absent_since"]
     inlines = [ParticipantInline]
     actions = ["end_spaces"]

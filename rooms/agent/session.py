@@ -178,6 +178,9 @@ class SpaceSession:
             self._hls_close()
 
     def _hls_close(self) -> None:
+        # After a lost lease this still flushes our last segment and rewrites the playlist once; the agent
+        # that took over rewrites it again with its next segment (≤ 1 s), so players may see one stale
+        # playlist, which they tolerate. A lease is lost only by an agent stalled past SPACES_AGENT_LEASE_S.
         if self.hls is not None:
             try:
                 self.hls.close()

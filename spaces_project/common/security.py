@@ -176,24 +176,17 @@ def _ws_and_http(url: str) -> list[str]:
     return [f"{'wss' if secure else 'ws'}://{parsed.netloc}", f"{'https' if secure else 'http'}://{parsed.netloc}"]
 
 
-def _http_origin(url: str) -> list[str]:
-    """The origin of an absolute http(s):// URL; nothing for a relative one (then it is 'self')."""
-    parsed = urlsplit(url)
-    return [f"{parsed.scheme}://{parsed.netloc}"] if parsed.scheme in {"http", "https"} and parsed.netloc else []
-
-
 def content_security_policy() -> str:
     """The policy of every page: our own scripts and styles only, sockets to us and to LiveKit.
 
     The web client is bundled and served from ``static/`` (no inline script, no inline style attribute);
-    Stripe.js is the one third-party script, allowed only where card entry is configured. The HLS origin
-    (``SPACES_HLS_URL``: nginx or a CDN) is added to ``connect-src`` (hls.js fetches playlists and segments)
-    and ``media-src`` (browsers without Media Source play the playlist URL in the audio element).
+    Stripe.js is the one third-party script, allowed only where card entry is configured.
     """
     script = ["'self'"]
     frame = ["'none'"]
-    hls = _http_origin(settings.SPACES_HLS_URL)
-    connect = ["'self'", *_ws_and_http(settings.SPACES_PUBLIC_URL), *_ws_and_http(settings.LIVEKIT_URL), *hls]
+    connect = ["'self'", *_ws_and_http(settings.SPACES_PUBLIC_URL), *_ws_and_http(settings.LIVEKIT_URL)]
+    hls = _ws_and_http(settings.SPACES_HLS_URL)[1:]  # the HLS origin or CDN: hls.js fetches, Safari plays
+    connect += hls
     if settings.STRIPE_PUBLISHABLE_KEY:
         script.append("https://js.stripe.com")
         frame = ["https://js.stripe.com", "https://hooks.stripe.com"]
@@ -205,7 +198,7 @@ def content_security_policy() -> str:
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
         "connect-src": list(dict.fromkeys(connect)),
-        "media-src": list(dict.fromkeys(["'self'", "blob:", *hls])),
+        "media-src": ["'self'", "blob:", *hls],
         "frame-src": frame,
         "object-src": ["'none'"],
         "base-uri": ["'none'"],

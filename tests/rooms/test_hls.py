@@ -176,3 +176,17 @@ def test_a_space_in_hls_mode_needs_an_agent_without_recording(make_client, space
 def test_signed_url_shape() -> None:
     url = hls.signed_url(space_id=7, listener="u3", ttl_s=10, now=1000)
     assert url.startswith("https://hls.example.test/hls/") and url.endswith("/1010/u3/7/index.m3u8")
+
+
+def test_staff_can_force_hls_and_set_the_threshold_in_the_admin(client, space):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get(f"/admin/rooms/space/{space.pk}/change/").content.decode()
+    assert 'name="hls_forced"' in page and 'name="hls_threshold"' in page
+    assert client.get("/admin/rooms/space/?hls_forced__exact=1").status_code == 200
+
+
+def test_pages_may_fetch_and_play_from_the_hls_origin(client):
+    policy = client.get("/").headers["Content-Security-Policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split("; ")}
+    assert "https://hls.example.test" in directives["connect-src"]
+    assert "https://hls.example.test" in directives["media-src"]
