@@ -56,7 +56,7 @@ export function sameOriginPath(target) {
   try {
     const url = new URL(target, window.location.origin);
     if (url.origin === window.location.origin) return url.pathname + url.search + url.hash;
-  } catch (e) { /* not a URL at all */ }
+  } catch { /* not a URL at all */ }
   return "/";
 }
 
@@ -113,7 +113,7 @@ const pages = {
     // soonest upcoming ones, and hosts worth following.
     if (!liveItems.length || !upcomingItems.length) {
       let found = { live: [], upcoming: [], hosts: [] };
-      try { found = await api("GET", "/discover"); } catch (_) { /* keep the empty states */ }
+      try { found = await api("GET", "/discover"); } catch { /* keep the empty states */ }
       if (!liveItems.length) {
         document.getElementById("live-h").textContent = found.live.length ? "Popular live now" : "Live now";
         live.innerHTML = found.live.length
@@ -169,7 +169,7 @@ const pages = {
         note.textContent = `You can host once you have ${h.threshold} followers (you have ${h.followers}).`;
         note.hidden = false;
       }
-    } catch (_) { /* the form still reports errors */ }
+    } catch { /* the form still reports errors */ }
     const form = document.getElementById("create-form");
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
@@ -190,7 +190,7 @@ const pages = {
     const username = document.querySelector("[data-profile]").dataset.profile;
     const render = (following) => { btn.textContent = following ? "Following" : "Follow"; btn.setAttribute("aria-pressed", String(following)); };
     let following = false;
-    try { following = (await api("GET", `/users/${username}`)).followed_by_me; render(following); } catch (_) { /* shown on click */ }
+    try { following = (await api("GET", `/users/${username}`)).followed_by_me; render(following); } catch { /* shown on click */ }
     btn.addEventListener("click", async () => {
       try {
         const res = await api(following ? "DELETE" : "PUT", `/users/${username}/follow`);
@@ -211,12 +211,12 @@ const pages = {
       const data = await api("GET", "/me/payouts");
       const rows = data.results || data;
       if (rows.length) document.getElementById("payouts").innerHTML = rows.map((p) => `<tr><td>${esc(p.space_title || p.space)}</td><td>${money(p.gross_cents)}</td><td>${money(p.platform_fee_cents)}</td><td>${money(p.net_cents)}</td><td>${esc(p.status)}</td></tr>`).join("");
-    } catch (_) { /* ledger unavailable */ }
+    } catch { /* ledger unavailable */ }
     try {
       const data = await api("GET", "/me/tickets");
       const rows = data.results || data;
       if (rows.length) document.getElementById("my-tickets").innerHTML = rows.map((t) => `<li>${esc(t.space_title || t.space)} <span class="muted">${esc(t.status)}</span></li>`).join("");
-    } catch (_) { /* no tickets */ }
+    } catch { /* no tickets */ }
     document.getElementById("connect-payouts").addEventListener("click", async () => {
       try {
         const res = await api("POST", "/me/payout-account");

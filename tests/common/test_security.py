@@ -295,6 +295,17 @@ def test_policy_allows_stripe_only_when_card_entry_is_configured(settings: Any) 
     assert "script-src 'self' https://js.stripe.com" in content_security_policy()
 
 
+def test_policy_allows_the_hls_origin_for_fetches_and_media_only(settings: Any) -> None:
+    settings.SPACES_HLS_URL = ""  # root-relative links: same origin, nothing to add
+    before = content_security_policy()
+    assert "media-src 'self' blob:;" in before
+    settings.SPACES_HLS_URL = "https://cdn.example.net/live"
+    directives = dict(d.strip().split(" ", 1) for d in content_security_policy().split(";"))
+    assert directives["connect-src"].split()[-1] == "https://cdn.example.net"
+    assert directives["media-src"] == "'self' blob: https://cdn.example.net"
+    assert "cdn.example.net" not in directives["script-src"] + directives["default-src"]
+
+
 def test_templates_have_no_inline_script_or_style() -> None:
     for template in (ROOT / "templates").rglob("*.html"):
         text = template.read_text()
