@@ -27,6 +27,7 @@ from moderation.exceptions import (
     ReportNotOpen,
 )
 from moderation.models import (
+    BAN_SCOPES,
     HostBan,
     Notice,
     NoticeKind,
@@ -47,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 STAFF = "staff"
 NOTIFICATION = "notification"  # personal-channel event type shared with reminders (docs/protocol.md)
-BAN_SCOPES = ("space", "host")
 
 OUTCOME_TEXT = {
     ReportOutcome.DISMISSED: "We reviewed your report and found no violation of the rules.",
@@ -58,6 +58,22 @@ OUTCOME_TEXT = {
 
 
 # --- ban lists --------------------------------------------------------------------------------------
+
+
+def ban_row_create(
+    *, scope: str, host_id: int, space: Space | None, user: User, actor: User | None, reason: str
+) -> tuple[SpaceBan | HostBan, bool]:
+    """Write a ban row if there is none: a Space ban (``scope="space"``) or a host-wide one (``"host"``).
+
+    The one writer of ban rows (the ban lists here, and ``rooms.services.moderation.participant_eject``
+    when a host removes someone with a ban). Returns the row and whether it is new; nothing else.
+    """
+    assert scope in BAN_SCOPES
+    defaults = {"banned_by": actor, "reason": reason}
+    if scope == "host":
+        return HostBan.objects.get_or_create(host_id=host_id, user=user, defaults=defaults)
+    assert space is not None
+    return SpaceBan.objects.get_or_create(space=space, user=user, defaults=defaults)
 
 
 def _check_ban_target(*, space: Space, actor: User, actor_role: str, target: User) -> None:
@@ -108,15 +124,9 @@ def space_ban_create(
     space = lock_space(space_id=space_id)
     actor_role = access_space_for_host_team(space=space, user=actor)
     _check_ban_target(space=space, actor=actor, actor_role=actor_role, target=target)
-    ban: SpaceBan | HostBan
-    if scope == "host":
-        ban, created = HostBan.objects.get_or_create(
-            host_id=space.host_id, user=target, defaults={"banned_by": actor, "reason": reason}
-        )
-    else:
-        ban, created = SpaceBan.objects.get_or_create(
-            space=space, user=target, defaults={"banned_by": actor, "reason": reason}
-        )
+    ban, created = ban_row_create(
+        scope=scope, host_id=space.host_id, space=space, user=target, actor=actor, reason=reason
+    )
     if not created:
         return ban, False
     ejected = _eject_if_present(
@@ -163,7 +173,8 @@ def host_ban_create(*, host: User, target: User, reason: str = "") -> tuple[Host
     """Add ``target`` to ``host``'s own ban list (all their Spaces); ejects them from a live one at once."""
     if target.pk == host.pk:
         raise CannotTargetSelf()
-    ban, created = HostBan.objects.get_or_create(host=host, user=target, defaults={"banned_by": host, "reason": reason})
+    ban, created = ban_row_create(scope="host", host_id=host.pk, space=None, user=target, actor=host, reason=reason)
+    assert isinstance(ban, HostBan)
     if created:
         audit(
             space=None,
