@@ -1,7 +1,7 @@
 """Writes for trust & safety: ban lists, reports, staff review (dismiss, warn, suspend, end Space).
 
 Every action writes one append-only :class:`~moderation.models.ModerationAction` row through
-``rooms.services._common.audit``. Taking someone out of a live Space always goes through
+``rooms.services.audit``. Taking someone out of a live Space always goes through
 ``rooms.services.moderation.participant_eject`` (LiveKit disconnect and socket close on commit).
 Notices to users (warnings, report outcomes) are records plus a ``notification`` push on the user's
 personal channel, sent on commit.
@@ -39,7 +39,7 @@ from moderation.models import (
 from rooms.exceptions import CannotModerateCohost, CannotModerateHost, CannotTargetSelf, NotHost
 from rooms.models import STAGE_ROLES, Participant, Role, Space, SpaceState
 from rooms.selectors import access_space_for_host_team
-from rooms.services._common import audit, lock_participant, lock_space
+from rooms.services import audit, lock_participant, lock_space
 from rooms.services.lifecycle import space_end
 from rooms.services.moderation import cohost_rows_revoke, participant_eject
 from spaces_project.common.realtime import Audience, publish_on_commit
