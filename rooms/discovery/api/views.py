@@ -14,11 +14,12 @@ from rest_framework.views import APIView
 
 from accounts.api.serializers import UserBriefSerializer
 from accounts.models import User
-from rooms import feeds, selectors
+from rooms import selectors
 from rooms.api.serializers import SpaceOutputSerializer
 from rooms.api.views import SpaceCreateView
+from rooms.discovery.selectors import feeds
+from rooms.discovery.services import room_extras as discovery
 from rooms.models import HostMessage, Notification
-from rooms.services import discovery
 from spaces_project.common.pagination import CheckedCursorPagination, CreatedCursorPagination
 
 
