@@ -76,6 +76,21 @@ def ban_row_create(
     return SpaceBan.objects.get_or_create(space=space, user=user, defaults=defaults)
 
 
+def ban_audit(
+    *, space: Space | None, actor: User | None, actor_role: str, target: User, reason: str, scope: str
+) -> None:
+    """Write the ``ban`` audit row of a new ban (``details.scope``: ``space`` or ``host``)."""
+    audit(
+        space=space,
+        actor=actor,
+        actor_role=actor_role,
+        action="ban",
+        target=target,
+        reason=reason,
+        details={"scope": scope},
+    )
+
+
 def _check_ban_target(*, space: Space, actor: User, actor_role: str, target: User) -> None:
     if target.pk == actor.pk:
         raise CannotTargetSelf()
@@ -135,15 +150,7 @@ def space_ban_create(
     revoke_where = {"host_id": space.host_id} if scope == "host" else {"space_id": space.pk}
     cohost_rows_revoke(user_id=target.pk, actor=actor, actor_role=actor_role, cause=f"{scope}_ban", **revoke_where)
     if not ejected:
-        audit(
-            space=space,
-            actor=actor,
-            actor_role=actor_role,
-            action="ban",
-            target=target,
-            reason=reason,
-            details={"scope": scope},
-        )
+        ban_audit(space=space, actor=actor, actor_role=actor_role, target=target, reason=reason, scope=scope)
     if scope == "host":
         _host_ban_enforce(host_id=space.host_id, actor=actor, actor_role=actor_role, user_id=target.pk, reason=reason)
     logger.info("ban.created", extra={"space_id": space.pk, "user_id": target.pk, "scope": scope})
@@ -176,15 +183,7 @@ def host_ban_create(*, host: User, target: User, reason: str = "") -> tuple[Host
     ban, created = ban_row_create(scope="host", host_id=host.pk, space=None, user=target, actor=host, reason=reason)
     assert isinstance(ban, HostBan)
     if created:
-        audit(
-            space=None,
-            actor=host,
-            actor_role=Role.HOST,
-            action="ban",
-            target=target,
-            reason=reason,
-            details={"scope": "host"},
-        )
+        ban_audit(space=None, actor=host, actor_role=Role.HOST, target=target, reason=reason, scope="host")
         _host_ban_enforce(host_id=host.pk, actor=host, actor_role=Role.HOST, user_id=target.pk, reason=reason)
         cohost_rows_revoke(user_id=target.pk, actor=host, actor_role=Role.HOST, host_id=host.pk, cause="host_ban")
     return ban, created

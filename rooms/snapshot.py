@@ -89,6 +89,19 @@ def space_for_socket(*, space_id: int, user: User | None) -> Space:
     return space
 
 
+def space_head(space: Space) -> dict[str, Any]:
+    """The ``space`` part of a snapshot: what a client shows before the stage."""
+    return {
+        "id": space.pk,
+        "title": space.title,
+        "state": space.state,
+        "host_id": space.host_id,
+        "started_at": space.started_at.isoformat() if space.started_at else None,
+        "recording": space.record,
+        "captions": space.captions,
+    }
+
+
 def _stage(space: Space) -> list[dict[str, Any]]:
     return [
         {
@@ -177,15 +190,7 @@ def space_snapshot_full(*, space_id: int, user: User | None) -> tuple[str, int, 
         host_team = you["role"] in HOST_TEAM
         data: dict[str, Any] = {
             "v": realtime.PROTOCOL_VERSION,
-            "space": {
-                "id": space.pk,
-                "title": space.title,
-                "state": space.state,
-                "host_id": space.host_id,
-                "started_at": space.started_at.isoformat() if space.started_at else None,
-                "recording": space.record,
-                "captions": space.captions,
-            },
+            "space": space_head(space),
             "captions": _captions(space),
             "stage": _stage(space),
             "you": you,
@@ -332,15 +337,7 @@ def _listener_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool] | 
             else None
         ),
     }
-    head = {
-        "id": space.pk,
-        "title": space.title,
-        "state": space.state,
-        "host_id": space.host_id,
-        "started_at": space.started_at.isoformat() if space.started_at else None,
-        "recording": space.record,
-        "captions": space.captions,
-    }
+    head = space_head(space)
 
     def enc(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

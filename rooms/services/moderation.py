@@ -50,14 +50,20 @@ def _target(*, space: Space, actor: User, actor_role: str, user_id: int) -> Part
     return participant
 
 
-@transaction.atomic
-def participant_mute(*, space_id: int, actor: User, user_id: int, reason: str = "") -> Participant:
-    """Mute a stage member's microphone on the server (they may unmute themselves, as in X Spaces)."""
+def _stage_target(*, space_id: int, actor: User, user_id: int) -> tuple[Space, str, Participant]:
+    """Lock the live Space, check the actor's host-team power and that the target is on stage."""
     space = lock_live_space(space_id=space_id)
     actor_role = access_space_for_host_team(space=space, user=actor)
     participant = _target(space=space, actor=actor, actor_role=actor_role, user_id=user_id)
     if participant.role not in STAGE_ROLES:
         raise NotOnStage()
+    return space, actor_role, participant
+
+
+@transaction.atomic
+def participant_mute(*, space_id: int, actor: User, user_id: int, reason: str = "") -> Participant:
+    """Mute a stage member's microphone on the server (they may unmute themselves, as in X Spaces)."""
+    space, actor_role, participant = _stage_target(space_id=space_id, actor=actor, user_id=user_id)
     participant.is_muted = True
     participant.save(update_fields=["is_muted", "updated_at"])
     livekit_apply(participant=participant, mute=True)
@@ -95,11 +101,7 @@ def speakers_mute_all(*, space_id: int, actor: User, reason: str = "") -> list[i
 @transaction.atomic
 def speaker_move_to_listeners(*, space_id: int, actor: User, user_id: int, reason: str = "") -> Participant:
     """Send a speaker (or, by the host, a co-host) back to the audience; LiveKit unpublishes their mic."""
-    space = lock_live_space(space_id=space_id)
-    actor_role = access_space_for_host_team(space=space, user=actor)
-    participant = _target(space=space, actor=actor, actor_role=actor_role, user_id=user_id)
-    if participant.role not in STAGE_ROLES:
-        raise NotOnStage()
+    space, actor_role, participant = _stage_target(space_id=space_id, actor=actor, user_id=user_id)
     participant_set_role(space=space, participant=participant, role=Role.LISTENER)
     audit(
         space=space,
@@ -140,7 +142,7 @@ def participant_eject(
     commit. Permission checks are the caller's.
     """
     # moderation.services (the owner of ban rows) builds on this module: imported here, not at the top.
-    from moderation.services import ban_row_create
+    from moderation.services import ban_audit, ban_row_create
     from rooms.services.presence import participant_mark_disconnected
 
     user_id = participant.user_id
@@ -159,15 +161,7 @@ def participant_eject(
         cohost_rows_revoke(user_id=user_id, actor=actor, actor_role=actor_role, host_id=space.host_id, cause="host_ban")
     audit(space=space, actor=actor, actor_role=actor_role, action="remove", target=target, reason=reason)
     if ban is not None:
-        audit(
-            space=space,
-            actor=actor,
-            actor_role=actor_role,
-            action="ban",
-            target=target,
-            reason=reason,
-            details={"scope": ban},
-        )
+        ban_audit(space=space, actor=actor, actor_role=actor_role, target=target, reason=reason, scope=ban)
     emit_room(
         space=space, type=events.PARTICIPANT_REMOVED, data={"user_id": user_id, "by": actor.pk if actor else None}
     )

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.api.auth import request_user as _me
 from spaces_project.common.exceptions import NotFound
 from tickets import selectors, services
 from tickets.api.serializers import (
@@ -22,12 +22,6 @@ from tickets.api.serializers import (
     TicketSerializer,
 )
 from tickets.models import Payout, Ticket
-
-
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 class TicketingView(APIView):
