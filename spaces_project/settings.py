@@ -279,13 +279,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for the ban scope choices used by the ban endpoints and by remove (`ban`).
-    "ENUM_NAME_OVERRIDES": {"BanScopeEnum": "moderation.api.serializers.BAN_SCOPE_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {"BanScopeEnum": "moderation.models.BAN_SCOPES"},
 }
 # One name per choice set shared by several serializers (drf-spectacular would make up "RoleA15Enum").
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "RoleEnum": "rooms.models.Role.choices",
     "InvitationRoleEnum": ["speaker", "cohost"],
-    "BanScopeEnum": "moderation.api.serializers.BAN_SCOPE_CHOICES",
+    "BanScopeEnum": "moderation.models.BAN_SCOPES",
 }
 
 # --- Product rules ----------------------------------------------------------------------------
