@@ -9,7 +9,7 @@ Seeds a private PostgreSQL database (created and dropped by this script) with a 
   index must skip);
 - some Spaces hidden from the viewer: hosts who blocked them or whom they blocked, host bans, Space bans.
 
-Then it times ``rooms.feeds.live_now_for`` (the three feed queries) and the whole HTTP request
+Then it times ``rooms.discovery.selectors.feeds.live_now_for`` (the three feed queries) and the whole HTTP request
 ``GET /api/v1/spaces/live`` (auth, feed, serialisation; Django test client, in-process), reports
 p50/p95/p99 of ``--runs`` calls in each of ``--rounds`` rounds (and the median of the rounds), the number of queries per request, and the
 plan of the ranking query. Bounded: fixed sizes, fixed number of runs, the database is always dropped.
@@ -176,7 +176,7 @@ def measure(args: argparse.Namespace, world: dict[str, Any]) -> dict[str, Any]:
     from rest_framework.test import APIClient
 
     from accounts.models import User
-    from rooms import feeds
+    from rooms.discovery.selectors import feeds
 
     viewer = User.objects.get(pk=world["viewer_id"])
     items = feeds.live_now_for(user=viewer)
@@ -221,7 +221,7 @@ def measure(args: argparse.Namespace, world: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ranked_all(viewer: Any) -> list[int]:
-    from rooms import feeds
+    from rooms.discovery.selectors import feeds
 
     return [item.space.pk for item in feeds.live_now_for(user=viewer, limit=100_000)]
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+# What a ban covers: one Space, or every Space of its host (the host's ban list).
+BAN_SCOPES = ("space", "host")
+
 
 class SpaceBan(models.Model):
     """A user banned from one Space."""

@@ -1,7 +1,7 @@
 """Writes for trust & safety: ban lists, reports, staff review (dismiss, warn, suspend, end Space).
 
 Every action writes one append-only :class:`~moderation.models.ModerationAction` row through
-``rooms.services._common.audit``. Taking someone out of a live Space always goes through
+``rooms.services.audit``. Taking someone out of a live Space always goes through
 ``rooms.services.moderation.participant_eject`` (LiveKit disconnect and socket close on commit).
 Notices to users (warnings, report outcomes) are records plus a ``notification`` push on the user's
 personal channel, sent on commit.
@@ -27,6 +27,7 @@ from moderation.exceptions import (
     ReportNotOpen,
 )
 from moderation.models import (
+    BAN_SCOPES,
     HostBan,
     Notice,
     NoticeKind,
@@ -38,7 +39,7 @@ from moderation.models import (
 from rooms.exceptions import CannotModerateCohost, CannotModerateHost, CannotTargetSelf, NotHost
 from rooms.models import STAGE_ROLES, Participant, Role, Space, SpaceState
 from rooms.selectors import access_space_for_host_team
-from rooms.services._common import audit, lock_participant, lock_space
+from rooms.services import audit, lock_participant, lock_space
 from rooms.services.lifecycle import space_end
 from rooms.services.moderation import cohost_rows_revoke, participant_eject
 from spaces_project.common.realtime import Audience, publish_on_commit
@@ -47,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 STAFF = "staff"
 NOTIFICATION = "notification"  # personal-channel event type shared with reminders (docs/protocol.md)
-BAN_SCOPES = ("space", "host")
 
 OUTCOME_TEXT = {
     ReportOutcome.DISMISSED: "We reviewed your report and found no violation of the rules.",
@@ -58,6 +58,37 @@ OUTCOME_TEXT = {
 
 
 # --- ban lists --------------------------------------------------------------------------------------
+
+
+def ban_row_create(
+    *, scope: str, host_id: int, space: Space | None, user: User, actor: User | None, reason: str
+) -> tuple[SpaceBan | HostBan, bool]:
+    """Write a ban row if there is none: a Space ban (``scope="space"``) or a host-wide one (``"host"``).
+
+    The one writer of ban rows (the ban lists here, and ``rooms.services.moderation.participant_eject``
+    when a host removes someone with a ban). Returns the row and whether it is new; nothing else.
+    """
+    assert scope in BAN_SCOPES
+    defaults = {"banned_by": actor, "reason": reason}
+    if scope == "host":
+        return HostBan.objects.get_or_create(host_id=host_id, user=user, defaults=defaults)
+    assert space is not None
+    return SpaceBan.objects.get_or_create(space=space, user=user, defaults=defaults)
+
+
+def ban_audit(
+    *, space: Space | None, actor: User | None, actor_role: str, target: User, reason: str, scope: str
+) -> None:
+    """Write the ``ban`` audit row of a new ban (``details.scope``: ``space`` or ``host``)."""
+    audit(
+        space=space,
+        actor=actor,
+        actor_role=actor_role,
+        action="ban",
+        target=target,
+        reason=reason,
+        details={"scope": scope},
+    )
 
 
 def _check_ban_target(*, space: Space, actor: User, actor_role: str, target: User) -> None:
@@ -108,15 +139,9 @@ def space_ban_create(
     space = lock_space(space_id=space_id)
     actor_role = access_space_for_host_team(space=space, user=actor)
     _check_ban_target(space=space, actor=actor, actor_role=actor_role, target=target)
-    ban: SpaceBan | HostBan
-    if scope == "host":
-        ban, created = HostBan.objects.get_or_create(
-            host_id=space.host_id, user=target, defaults={"banned_by": actor, "reason": reason}
-        )
-    else:
-        ban, created = SpaceBan.objects.get_or_create(
-            space=space, user=target, defaults={"banned_by": actor, "reason": reason}
-        )
+    ban, created = ban_row_create(
+        scope=scope, host_id=space.host_id, space=space, user=target, actor=actor, reason=reason
+    )
     if not created:
         return ban, False
     ejected = _eject_if_present(
@@ -125,15 +150,7 @@ def space_ban_create(
     revoke_where = {"host_id": space.host_id} if scope == "host" else {"space_id": space.pk}
     cohost_rows_revoke(user_id=target.pk, actor=actor, actor_role=actor_role, cause=f"{scope}_ban", **revoke_where)
     if not ejected:
-        audit(
-            space=space,
-            actor=actor,
-            actor_role=actor_role,
-            action="ban",
-            target=target,
-            reason=reason,
-            details={"scope": scope},
-        )
+        ban_audit(space=space, actor=actor, actor_role=actor_role, target=target, reason=reason, scope=scope)
     if scope == "host":
         _host_ban_enforce(host_id=space.host_id, actor=actor, actor_role=actor_role, user_id=target.pk, reason=reason)
     logger.info("ban.created", extra={"space_id": space.pk, "user_id": target.pk, "scope": scope})
@@ -163,17 +180,10 @@ def host_ban_create(*, host: User, target: User, reason: str = "") -> tuple[Host
     """Add ``target`` to ``host``'s own ban list (all their Spaces); ejects them from a live one at once."""
     if target.pk == host.pk:
         raise CannotTargetSelf()
-    ban, created = HostBan.objects.get_or_create(host=host, user=target, defaults={"banned_by": host, "reason": reason})
+    ban, created = ban_row_create(scope="host", host_id=host.pk, space=None, user=target, actor=host, reason=reason)
+    assert isinstance(ban, HostBan)
     if created:
-        audit(
-            space=None,
-            actor=host,
-            actor_role=Role.HOST,
-            action="ban",
-            target=target,
-            reason=reason,
-            details={"scope": "host"},
-        )
+        ban_audit(space=None, actor=host, actor_role=Role.HOST, target=target, reason=reason, scope="host")
         _host_ban_enforce(host_id=host.pk, actor=host, actor_role=Role.HOST, user_id=target.pk, reason=reason)
         cohost_rows_revoke(user_id=target.pk, actor=host, actor_role=Role.HOST, host_id=host.pk, cause="host_ban")
     return ban, created

@@ -113,8 +113,9 @@ class Participant(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["space", "role", "is_connected"]),
-            # The live-now feed reads the stage seats of the live Spaces (rooms/feeds.py); ended Spaces'
-            # seats stay in it, but the feed only probes it per live Space, so history does not slow it.
+            # The live-now feed reads the stage seats of the live Spaces (rooms/discovery/selectors/feeds.py);
+            # ended Spaces' seats stay in it, but the feed only probes it per live Space, so history does not
+            # slow it.
             models.Index(
                 fields=["space", "user"], condition=Q(role__in=STAGE_ROLES), name="participant_stage_by_space"
             ),

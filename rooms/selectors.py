@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
 from django.utils import timezone
@@ -40,6 +40,9 @@ from rooms.models import (
 )
 from spaces_project.common.precompiled import Precompiled
 from spaces_project.common.text import BIGINT_MAX
+
+if TYPE_CHECKING:
+    from tickets.selectors import TicketFlags
 
 
 def space_get(*, space_id: int) -> Space:
@@ -74,9 +77,31 @@ def ban_of(*, space: Space, user_id: int) -> str | None:
     return None
 
 
-def access_space_for_join(*, space: Space, user: User) -> None:
-    """Raise unless ``user`` may enter ``space`` now (SPEC 2.4, except the listener cap)."""
+@dataclass
+class JoinContext:
+    """What the join read learnt about one caller in the Space's own statement (``space_get_for_join``).
+
+    Passed explicitly to ``access_space_for_join`` (and on to the ticket check) so that the checks need
+    no query of their own; ``row`` holds every annotation of the read (a ``read`` variant adds its own).
+    """
+
+    space: Space
+    user_id: int
+    banned_here: bool
+    banned_by_host: bool
+    blocked_by_host: bool
+    tickets: TicketFlags
+    row: dict[str, Any]
+
+
+def access_space_for_join(*, space: Space, user: User, context: JoinContext | None = None) -> None:
+    """Raise unless ``user`` may enter ``space`` now (SPEC 2.4, except the listener cap).
+
+    ``context``: the join read's flags for this caller (``space_get_for_join``); without it, each rule
+    reads the database.
+    """
     from accounts.exceptions import AccountSuspended
+    from tickets.selectors import access_ticket_for_join
 
     if space.state != SpaceState.LIVE:
         raise SpaceNotLive()
@@ -84,24 +109,18 @@ def access_space_for_join(*, space: Space, user: User) -> None:
         raise AccountSuspended()
     if user.pk == space.host_id:
         return
-    flags = getattr(space, "join_flags_for", None) == user.pk  # computed by space_get_for_join
-    if flags:
-        scope = "space" if space.banned_here else ("host" if space.banned_by_host else None)  # type: ignore[attr-defined]
+    known = context if context is not None and context.user_id == user.pk else None
+    if known is not None:
+        scope = "space" if known.banned_here else ("host" if known.banned_by_host else None)
     else:
         scope = ban_of(space=space, user_id=user.pk)
     if scope is not None:
         raise Banned(extra={"scope": scope})
-    blocked = (
-        space.blocked_by_host  # type: ignore[attr-defined]
-        if flags
-        else is_blocked(blocker_id=space.host_id, blocked_id=user.pk)
-    )
+    blocked = known.blocked_by_host if known is not None else is_blocked(blocker_id=space.host_id, blocked_id=user.pk)
     if blocked:
         raise BlockedByHost()
     # Ticketed Spaces (tickets app): a paid ticket unless co-host or invited speaker (402 ticket_required).
-    from tickets.selectors import access_ticket_for_join
-
-    access_ticket_for_join(user=user, space=space)
+    access_ticket_for_join(user=user, space=space, flags=known.tickets if known is not None else None)
 
 
 def space_for_join_query(*, space_id: int, user_id: int, **more: Any) -> QuerySet[Space]:
@@ -130,19 +149,29 @@ _space_for_join = Precompiled(
 )
 
 
-def space_get_for_join(*, space_id: int, user_id: int, read: Precompiled[Space] | None = None) -> Space | None:
+def space_get_for_join(*, space_id: int, user_id: int, read: Precompiled[Space] | None = None) -> JoinContext | None:
     """The Space with the caller's bans and the host's block computed in the same query (the join hot path).
 
     ``read``: a precompiled variant of :func:`space_for_join_query` with more annotations (the websocket
     snapshot adds the caller's own role, hand and invitation); the same statement either way.
     """
+    from tickets.selectors import ticket_flags_read
+
     if space_id > BIGINT_MAX:  # no such row; SQLite would raise on binding it (OverflowError)
         return None
     space = (read or _space_for_join).first(space_id=space_id, user_id=user_id)
-    if space is not None:
-        space.join_flags_for = user_id  # type: ignore[attr-defined]
-        space.ticket_flags_for = user_id  # type: ignore[attr-defined]
-    return space
+    if space is None:
+        return None
+    row = vars(space)  # the annotations sit beside the model's fields
+    return JoinContext(
+        space=space,
+        user_id=user_id,
+        banned_here=row["banned_here"],
+        banned_by_host=row["banned_by_host"],
+        blocked_by_host=row["blocked_by_host"],
+        tickets=ticket_flags_read(space=space, user_id=user_id),
+        row=row,
+    )
 
 
 def access_space_for_host(*, space: Space, user: User) -> None:

@@ -35,7 +35,6 @@ from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
 from spaces_project.common.hub import now_iso
 from spaces_project.common.precompiled import Precompiled
-from tickets.selectors import access_ticket_for_join
 
 # Refusal codes of the websocket: the error code of the access check → the close code (docs/protocol.md).
 CLOSE_CODES: dict[str, int] = {
@@ -85,10 +84,22 @@ def space_for_socket(*, space_id: int, user: User | None) -> Space:
         raise SpaceEnded()
     if user is None:
         return access_space_for_guest(space=space)
-    selectors.access_space_for_join(space=space, user=user)
     # Holding a ticket is part of the join rules (SPEC 2.4); hosts, co-hosts and speakers are exempt.
-    access_ticket_for_join(user=user, space=space)
+    selectors.access_space_for_join(space=space, user=user)
     return space
+
+
+def space_head(space: Space) -> dict[str, Any]:
+    """The ``space`` part of a snapshot: what a client shows before the stage."""
+    return {
+        "id": space.pk,
+        "title": space.title,
+        "state": space.state,
+        "host_id": space.host_id,
+        "started_at": space.started_at.isoformat() if space.started_at else None,
+        "recording": space.record,
+        "captions": space.captions,
+    }
 
 
 def _stage(space: Space) -> list[dict[str, Any]]:
@@ -179,15 +190,7 @@ def space_snapshot_full(*, space_id: int, user: User | None) -> tuple[str, int, 
         host_team = you["role"] in HOST_TEAM
         data: dict[str, Any] = {
             "v": realtime.PROTOCOL_VERSION,
-            "space": {
-                "id": space.pk,
-                "title": space.title,
-                "state": space.state,
-                "host_id": space.host_id,
-                "started_at": space.started_at.isoformat() if space.started_at else None,
-                "recording": space.record,
-                "captions": space.captions,
-            },
+            "space": space_head(space),
             "captions": _captions(space),
             "stage": _stage(space),
             "you": you,
@@ -303,21 +306,22 @@ _space_with_you = Precompiled(
 
 def _listener_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool] | None:
     """The admission path for everyone but the host team; None when the full read must be used."""
-    space = selectors.space_get_for_join(space_id=space_id, user_id=user.pk, read=_space_with_you)
-    if space is None:
+    context = selectors.space_get_for_join(space_id=space_id, user_id=user.pk, read=_space_with_you)
+    if context is None:
         raise ApplicationError("No such Space.", code="space_not_found", status_code=404)
+    space, mine = context.space, context.row
     if space.state in (SpaceState.ENDED, SpaceState.CANCELED):
         raise SpaceEnded()
-    selectors.access_space_for_join(space=space, user=user)  # bans, block, suspension, ticket
-    role = Role.HOST if user.pk == space.host_id else space.my_role  # type: ignore[attr-defined]
+    selectors.access_space_for_join(space=space, user=user, context=context)  # bans, block, suspension, ticket
+    role = Role.HOST if user.pk == space.host_id else mine["my_role"]
     if role in HOST_TEAM:
         return None  # the host team's snapshot has the hand queue: never from the shared part
     part = _room_part(space.pk, space.seq)
     if part is None:
         return None  # an event committed between the two reads: take the one-transaction read
     stage_json, captions_json = part
-    invitation_id = space.my_invitation_id  # type: ignore[attr-defined]
-    hand_at = space.my_hand_at  # type: ignore[attr-defined]
+    invitation_id = mine["my_invitation_id"]
+    hand_at = mine["my_hand_at"]
     you = {
         "user_id": user.pk,
         "role": role,
@@ -325,23 +329,15 @@ def _listener_snapshot(*, space_id: int, user: User) -> tuple[str, int, bool] | 
         "invitation": (
             {
                 "id": invitation_id,
-                "role": space.my_invitation_role,  # type: ignore[attr-defined]
-                "inviter_id": space.my_invitation_inviter,  # type: ignore[attr-defined]
+                "role": mine["my_invitation_role"],
+                "inviter_id": mine["my_invitation_inviter"],
                 "recorded": space.record,
             }
             if invitation_id is not None
             else None
         ),
     }
-    head = {
-        "id": space.pk,
-        "title": space.title,
-        "state": space.state,
-        "host_id": space.host_id,
-        "started_at": space.started_at.isoformat() if space.started_at else None,
-        "recording": space.record,
-        "captions": space.captions,
-    }
+    head = space_head(space)
 
     def enc(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -39,7 +39,7 @@ from rooms.models import (
 
 
 def _reactions_key(space_id: int) -> str:
-    from rooms.services.discovery import reactions_key
+    from rooms.discovery.services.room_extras import reactions_key
 
     return reactions_key(space_id)
 

@@ -7,6 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from rooms import livekit_client
+from rooms.discovery.tasks import reminders_notify, reminders_sweep  # noqa: F401 - so that workers load them
 from rooms.models import Space
 from rooms.services import livekit_sync, recordings
 from rooms.services import spaces_end_abandoned as _spaces_end_abandoned

@@ -223,9 +223,8 @@ CELERY_BEAT_SCHEDULE["rooms-livekit-reconcile"] = {
 CELERY_BEAT_SCHEDULE["tickets-expire-holds"] = {"task": "tickets.tasks.ticket_holds_expire", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["tickets-payouts"] = {"task": "tickets.tasks.payouts_process_due", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["tickets-refunds"] = {"task": "tickets.tasks.refunds_process_due", "schedule": 300.0}
-# rooms discovery: reminder notifications (tasks in rooms/discovery_tasks.py); catch up on lost hand-offs.
 CELERY_BEAT_SCHEDULE["rooms-recordings-sweep"] = {"task": "rooms.tasks.recordings_sweep", "schedule": 60.0}
-CELERY_IMPORTS = ["rooms.discovery_tasks"]
+# rooms discovery: reminder notifications (tasks in rooms/discovery/tasks.py); catch up on lost hand-offs.
 CELERY_BEAT_SCHEDULE["rooms-reminders-sweep"] = {"task": "rooms.reminders_sweep", "schedule": 60.0}
 # Tests point a worker at a private queue; an unacked task of a killed worker is redelivered after this.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
@@ -280,13 +279,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for the ban scope choices used by the ban endpoints and by remove (`ban`).
-    "ENUM_NAME_OVERRIDES": {"BanScopeEnum": "moderation.api.serializers.BAN_SCOPE_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {"BanScopeEnum": "moderation.models.BAN_SCOPES"},
 }
 # One name per choice set shared by several serializers (drf-spectacular would make up "RoleA15Enum").
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "RoleEnum": "rooms.models.Role.choices",
     "InvitationRoleEnum": ["speaker", "cohost"],
-    "BanScopeEnum": "moderation.api.serializers.BAN_SCOPE_CHOICES",
+    "BanScopeEnum": "moderation.models.BAN_SCOPES",
 }
 
 # --- Product rules ----------------------------------------------------------------------------
@@ -298,9 +297,13 @@ SPACES_MAX_SPEAKERS = env_int("SPACES_MAX_SPEAKERS", 10)
 SPACES_DEFAULT_LISTENER_CAP = env_int("SPACES_DEFAULT_LISTENER_CAP", 0)  # 0 = no cap
 # Reactions broadcast per Space per second, all processes together (past it: accepted, not broadcast).
 SPACES_REACTIONS_PER_SPACE_S = env_int("SPACES_REACTIONS_PER_SPACE_S", 50)
-# Who delivers reminder notifications besides the record and the websocket push (rooms/notifications.py):
-# "rooms.notifications.ConsoleSender" (log), "rooms.notifications.EmailSender" (EMAIL_BACKEND), or your class.
-SPACES_NOTIFICATION_SENDER = os.environ.get("SPACES_NOTIFICATION_SENDER", "rooms.notifications.ConsoleSender")
+# Who delivers reminder notifications besides the record and the websocket push
+# (rooms/discovery/services/notifications.py): "rooms.discovery.services.notifications.ConsoleSender" (log),
+# "rooms.discovery.services.notifications.EmailSender" (EMAIL_BACKEND), or your class. The names of before
+# the move ("rooms.notifications.…") still work.
+SPACES_NOTIFICATION_SENDER = os.environ.get(
+    "SPACES_NOTIFICATION_SENDER", "rooms.discovery.services.notifications.ConsoleSender"
+)
 
 # --- LiveKit ----------------------------------------------------------------------------------
 LIVEKIT_URL = os.environ.get("LIVEKIT_URL", "")  # the ws(s):// URL handed to clients

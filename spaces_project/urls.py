@@ -44,8 +44,8 @@ urlpatterns = [
     ),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("rooms.webhook_urls")),
-    path("", include("tickets.webhook_urls")),
+    path("", include("rooms.api.webhook_urls")),
+    path("", include("tickets.api.webhook_urls")),
     path("", include("spaces_project.web.urls")),
 ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Exists, OuterRef, QuerySet
 
 from accounts.models import User
@@ -54,11 +56,27 @@ def ticket_exempt(*, user: User, space: Space) -> bool:
     ).exists()
 
 
+@dataclass
+class TicketFlags:
+    """The ticket facts about one caller and one Space, passed explicitly from a read to the checks.
+
+    ``ticketed`` and ``has_paid_ticket`` are None when the Space was read without ``ticket_annotations``
+    (the check then asks the database); ``admitted`` remembers a passed ``access_ticket_for_join``, so an
+    entry point that reaches the check twice with the same flags pays once.
+    """
+
+    user_id: int
+    ticketed: bool | None = None
+    has_paid_ticket: bool | None = None
+    admitted: bool = False
+
+
 def ticket_annotations(*, user_id: int) -> dict[str, Exists]:
     """Annotations for a Space query so that ``ticket_required_for`` needs no query of its own.
 
-    A hot path (``join``) adds ``**ticket_annotations(user_id=…)`` to its Space query and sets
-    ``space.ticket_flags_for = user_id``; for a free Space the ticket check then costs nothing.
+    A hot path (``join``) adds ``**ticket_annotations(user_id=…)`` to its Space query and hands
+    ``ticket_flags_read(space=…, user_id=…)`` to the checks; for a free Space the ticket check then costs
+    nothing.
     """
     return {
         "ticketed": Exists(TicketOffer.objects.filter(space_id=OuterRef("pk"))),
@@ -68,29 +86,36 @@ def ticket_annotations(*, user_id: int) -> dict[str, Exists]:
     }
 
 
-def ticket_required_for(*, user: User, space: Space) -> bool:
+def ticket_flags_read(*, space: Space, user_id: int) -> TicketFlags:
+    """The flags of a Space row read with ``ticket_annotations(user_id=user_id)``."""
+    row = vars(space)  # the annotations sit beside the model's fields
+    return TicketFlags(user_id=user_id, ticketed=row["ticketed"], has_paid_ticket=row["has_paid_ticket"])
+
+
+def ticket_required_for(*, user: User, space: Space, flags: TicketFlags | None = None) -> bool:
     """Whether ``user`` must buy a ticket before joining ``space`` (the ``join``/websocket check)."""
-    annotated = getattr(space, "ticket_flags_for", None) == user.pk
-    ticketed = space.ticketed if annotated else TicketOffer.objects.filter(space_id=space.pk).exists()  # type: ignore[attr-defined]
+    known = flags if flags is not None and flags.user_id == user.pk else TicketFlags(user_id=user.pk)
+    ticketed = known.ticketed
+    if ticketed is None:
+        ticketed = TicketOffer.objects.filter(space_id=space.pk).exists()
     if not ticketed:
         return False
-    paid = (
-        space.has_paid_ticket  # type: ignore[attr-defined]
-        if annotated
-        else Ticket.objects.filter(space_id=space.pk, buyer=user, status=TicketStatus.PAID).exists()
-    )
+    paid = known.has_paid_ticket
+    if paid is None:
+        paid = Ticket.objects.filter(space_id=space.pk, buyer=user, status=TicketStatus.PAID).exists()
     if paid:
         return False
     return not ticket_exempt(user=user, space=space)
 
 
-def access_ticket_for_join(*, user: User, space: Space) -> None:
+def access_ticket_for_join(*, user: User, space: Space, flags: TicketFlags | None = None) -> None:
     """Raise ``ticket_required`` (402) unless ``user`` may join ``space`` as far as tickets go.
 
-    Remembers a pass on the Space object, so entry points that reach it twice pay once.
+    Records a pass in ``flags`` (when given), so entry points that reach it twice pay once.
     """
-    if getattr(space, "ticket_access_ok_for", None) == user.pk:
+    if flags is not None and flags.user_id == user.pk and flags.admitted:
         return
-    if ticket_required_for(user=user, space=space):
+    if ticket_required_for(user=user, space=space, flags=flags):
         raise TicketRequired(extra={"space": space.pk})
-    space.ticket_access_ok_for = user.pk  # type: ignore[attr-defined]
+    if flags is not None and flags.user_id == user.pk:
+        flags.admitted = True

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.api.auth import request_user as _me
 from accounts.api.serializers import (
     MeSerializer,
     MeUpdateInputSerializer,
@@ -28,12 +29,6 @@ from moderation.throttles import ClientAddressScopedRateThrottle
 from spaces_project.common import security
 from spaces_project.common.exceptions import ApplicationError
 from spaces_project.common.parsers import JSONParser
-
-
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def _session_wanted(request: Request) -> bool:

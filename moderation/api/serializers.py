@@ -7,9 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.api.serializers import UserBriefSerializer
-from moderation.models import HostBan, ModerationAction, Notice, Report, ReportCategory, SpaceBan
-
-BAN_SCOPE_CHOICES = ["space", "host"]
+from moderation.models import BAN_SCOPES, HostBan, ModerationAction, Notice, Report, ReportCategory, SpaceBan
 
 
 class ReportInputSerializer(serializers.Serializer[dict[str, Any]]):
@@ -67,7 +65,7 @@ class ModerationActionOutputSerializer(serializers.ModelSerializer[ModerationAct
 
 class BanInputSerializer(serializers.Serializer[dict[str, Any]]):
     username = serializers.CharField(max_length=150)
-    scope = serializers.ChoiceField(choices=BAN_SCOPE_CHOICES, default="space")
+    scope = serializers.ChoiceField(choices=list(BAN_SCOPES), default="space")
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
@@ -77,7 +75,7 @@ class HostBanInputSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class BanScopeQuerySerializer(serializers.Serializer[dict[str, Any]]):
-    scope = serializers.ChoiceField(choices=BAN_SCOPE_CHOICES, default="space")
+    scope = serializers.ChoiceField(choices=list(BAN_SCOPES), default="space")
 
 
 class BanOutputSerializer(serializers.Serializer[SpaceBan | HostBan]):

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.api.auth import request_user as _me
 from accounts.selectors import user_get_by_username
 from moderation import selectors, services
 from moderation.api.serializers import (
@@ -29,12 +29,6 @@ from rooms.selectors import space_get
 from spaces_project.common.pagination import CreatedCursorPagination
 
 SCOPE_PARAM = OpenApiParameter("scope", str, enum=["space", "host"], description="space (default) or host")
-
-
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 class ReportCreateView(APIView):

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.api.auth import request_user as _me
 from rooms import selectors
 from rooms.services import audio_health
 
@@ -23,12 +23,6 @@ class AudioReportInputSerializer(serializers.Serializer[dict[str, Any]]):
 
 class AudioHealthQuerySerializer(serializers.Serializer[dict[str, Any]]):
     space = serializers.IntegerField(min_value=1, required=False)
-
-
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 class AudioReportView(APIView):

@@ -12,16 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.api.auth import request_user as _me
 from rooms import selectors
 from rooms.api.serializers import ParticipantOutputSerializer
 from rooms.services import captions
-
-
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 class CaptionsSwitchInputSerializer(serializers.Serializer[dict[str, Any]]):

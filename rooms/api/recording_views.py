@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.api.auth import request_user as _me
 from rooms import selectors
 from rooms.api.serializers import (
     ParticipantOutputSerializer,
@@ -23,12 +23,6 @@ from rooms.api.serializers import (
 from rooms.audio import CONTENT_TYPE
 from rooms.models import Recording
 from rooms.services import recordings, replays
-
-
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def recording_payload(recording: Recording) -> dict[str, Any]:

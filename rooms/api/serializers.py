@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.api.serializers import UserBriefSerializer
+from moderation.models import BAN_SCOPES
 from rooms.models import Participant, Role, Space
 
 
@@ -39,7 +40,7 @@ class ReasonInputSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class RemoveInputSerializer(ReasonInputSerializer):
-    ban = serializers.ChoiceField(choices=["space", "host"], required=False, default="space")
+    ban = serializers.ChoiceField(choices=list(BAN_SCOPES), required=False, default="space")
 
 
 class InvitationInputSerializer(serializers.Serializer[dict[str, Any]]):

@@ -4,11 +4,11 @@ from rooms.api import (
     audio_health_views,
     captions_views,
     clip_views,
-    discovery_views,
-    first_visit_views,
     recording_views,
     views,
 )
+from rooms.discovery.api import first_visit_views
+from rooms.discovery.api import views as discovery_views
 
 urlpatterns = [
     path("spaces", discovery_views.SpaceCollectionView.as_view(), name="space-list"),

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.api.auth import request_user as _me
 from accounts.models import User
 from accounts.selectors import user_get_by_username
 from moderation.throttles import ClientAddressScopedRateThrottle
@@ -38,12 +39,6 @@ from rooms.api.serializers import (
 )
 from rooms.models import Invitation, Participant, Space
 from spaces_project.common.pagination import CreatedCursorPagination
-
-
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def _space_payload(space: Space, user: User) -> dict[str, Any]:

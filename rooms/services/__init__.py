@@ -1,5 +1,6 @@
 """Writes of the rooms domain, one module per area; import the functions from here."""
 
+from rooms.services._common import audit, lock_participant, lock_space
 from rooms.services.guests import GuestCredentials, space_guest_join
 from rooms.services.lifecycle import (
     space_cancel,
@@ -32,6 +33,7 @@ from rooms.services.stage import (
 __all__ = [
     "GuestCredentials",
     "JoinCredentials",
+    "audit",
     "cohost_add",
     "cohost_remove",
     "hand_approve",
@@ -42,6 +44,8 @@ __all__ = [
     "invitation_create",
     "invitation_decline",
     "livekit_event_apply",
+    "lock_participant",
+    "lock_space",
     "participant_mute",
     "participant_remove",
     "space_cancel",

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import uuid
 
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
@@ -16,7 +13,7 @@ from accounts.models import User
 from rooms import audio, selectors
 from rooms.exceptions import ClipNotFound, ClipsDisabled, InvalidClipRange, RecordingNotReady
 from rooms.models import Clip, Recording, RecordingPart, RecordingState
-from rooms.services.recordings import join_window
+from rooms.services.recordings import join_window, ogg_store
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +67,14 @@ def clip_create(
         raise RecordingNotReady(extra={"state": recording.state})
     start, end = _window(recording, start_ms=start_ms, end_ms=end_ms, last_s=last_s)
     parts = list(RecordingPart.objects.filter(recording=recording, start_ms__lt=end).order_by("start_ms", "created_at"))
-    with tempfile.NamedTemporaryFile(suffix=".ogg", delete=False) as tmp:
-        tmp_path = tmp.name
-    try:
+
+    def write(tmp_path: str) -> None:
         writer = audio.OpusWriter(tmp_path)
         join_window(parts, writer, start_ms=start, end_ms=end)
         writer.close()
-        name = f"recordings/{space_id}/{recording.pk}/clips/{uuid.uuid4().hex}.ogg"
-        with open(tmp_path, "rb") as fh:
-            path = default_storage.save(name, File(fh))
-        size = os.path.getsize(tmp_path)
-    finally:
-        os.unlink(tmp_path)
+
+    name = f"recordings/{space_id}/{recording.pk}/clips/{uuid.uuid4().hex}.ogg"
+    _, path, size = ogg_store(name=name, write=write)
     with transaction.atomic():
         if not Recording.objects.filter(pk=recording.pk).exists():  # deleted meanwhile
             transaction.on_commit(lambda: default_storage.delete(path))

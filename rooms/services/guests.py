@@ -63,14 +63,14 @@ def access_space_for_guest(*, space: Space | None) -> Space:
 
 def space_guest_join(*, space_id: int) -> GuestCredentials:
     """Credentials for one guest listener; raises as ``access_space_for_guest``, or ``audio_unavailable``."""
-    from rooms.services.presence import _room_ensure
+    from rooms.services.presence import livekit_room_ensure
 
     if not livekit_client.is_configured():
         raise AudioUnavailable()
     space = access_space_for_guest(space=Space.objects.select_related("host").filter(pk=space_id).first())
     identity = f"{GUEST_PREFIX}{secrets.token_hex(8)}"
     ttl = settings.SPACES_GUEST_TTL_S
-    _room_ensure(space=space)
+    livekit_room_ensure(space=space)
     token = livekit_client.token_mint(
         room=space.livekit_room,
         user_id=0,

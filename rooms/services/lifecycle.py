@@ -14,6 +14,7 @@ from accounts.exceptions import AccountSuspended, NotEligible
 from accounts.models import User
 from accounts.selectors import host_eligibility
 from rooms import events, summary
+from rooms.discovery.services.notifications import reminders_notify_on_commit
 from rooms.exceptions import HostAlreadyLive, InvalidSchedule, NotHost, SpaceNotScheduled
 from rooms.models import (
     HandRaise,
@@ -26,7 +27,6 @@ from rooms.models import (
     Space,
     SpaceState,
 )
-from rooms.notifications import reminders_notify_on_commit
 from rooms.services import recordings
 from rooms.services._common import audit, emit_room, livekit_close_room, lock_space
 

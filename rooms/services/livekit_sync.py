@@ -67,7 +67,7 @@ class ReconcileReport:
 
 def space_reconcile(*, space: Space, report: ReconcileReport) -> None:
     """Compare one live Space's LiveKit room with the database and fix every difference."""
-    from rooms.services.presence import _mark_connected, _mark_disconnected
+    from rooms.services.presence import participant_mark_connected, participant_mark_disconnected
 
     room = space.livekit_room
     started = timezone.now()
@@ -91,13 +91,13 @@ def space_reconcile(*, space: Space, report: ReconcileReport) -> None:
             report.updated.append(user_id)
         if not participant.is_connected:
             with transaction.atomic():
-                _mark_connected(space=space, participant=participant, enforce_cap=False)
+                participant_mark_connected(space=space, participant=participant, enforce_cap=False)
             report.marked_connected.append(user_id)
     cutoff = timezone.now() - timedelta(seconds=PRESENCE_GRACE_S)
     for user_id, participant in rows.items():
         if participant.is_connected and user_id not in seen and (participant.joined_at or cutoff) <= cutoff:
             with transaction.atomic():
-                _mark_disconnected(space=space, participant=participant)
+                participant_mark_disconnected(space=space, participant=participant)
             report.marked_gone.append(user_id)
     # Every row unchanged since this pass began now matches LiveKit; later changes keep their flag.
     Participant.objects.filter(space=space, livekit_dirty=True, updated_at__lte=started).update(livekit_dirty=False)

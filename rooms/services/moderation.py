@@ -10,7 +10,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from moderation.models import HostBan, SpaceBan
 from rooms import events
 from rooms.exceptions import CannotModerateCohost, CannotModerateHost, CannotTargetSelf, NotInSpace, NotOnStage
 from rooms.models import (
@@ -24,6 +23,7 @@ from rooms.models import (
     Space,
     SpaceState,
 )
+from rooms.selectors import access_space_for_host_team
 from rooms.services._common import (
     audit,
     emit_room,
@@ -35,9 +35,6 @@ from rooms.services._common import (
     lock_participant,
     participant_set_role,
 )
-from rooms.services.stage import _actor_role
-
-BAN_SCOPES = ("space", "host")
 
 
 def _target(*, space: Space, actor: User, actor_role: str, user_id: int) -> Participant:
@@ -53,14 +50,20 @@ def _target(*, space: Space, actor: User, actor_role: str, user_id: int) -> Part
     return participant
 
 
-@transaction.atomic
-def participant_mute(*, space_id: int, actor: User, user_id: int, reason: str = "") -> Participant:
-    """Mute a stage member's microphone on the server (they may unmute themselves, as in X Spaces)."""
+def _stage_target(*, space_id: int, actor: User, user_id: int) -> tuple[Space, str, Participant]:
+    """Lock the live Space, check the actor's host-team power and that the target is on stage."""
     space = lock_live_space(space_id=space_id)
-    actor_role = _actor_role(space=space, actor=actor)
+    actor_role = access_space_for_host_team(space=space, user=actor)
     participant = _target(space=space, actor=actor, actor_role=actor_role, user_id=user_id)
     if participant.role not in STAGE_ROLES:
         raise NotOnStage()
+    return space, actor_role, participant
+
+
+@transaction.atomic
+def participant_mute(*, space_id: int, actor: User, user_id: int, reason: str = "") -> Participant:
+    """Mute a stage member's microphone on the server (they may unmute themselves, as in X Spaces)."""
+    space, actor_role, participant = _stage_target(space_id=space_id, actor=actor, user_id=user_id)
     participant.is_muted = True
     participant.save(update_fields=["is_muted", "updated_at"])
     livekit_apply(participant=participant, mute=True)
@@ -73,7 +76,7 @@ def participant_mute(*, space_id: int, actor: User, user_id: int, reason: str = 
 def speakers_mute_all(*, space_id: int, actor: User, reason: str = "") -> list[int]:
     """Mute every speaker (and, when the host acts, every co-host). Returns the muted user ids."""
     space = lock_live_space(space_id=space_id)
-    actor_role = _actor_role(space=space, actor=actor)
+    actor_role = access_space_for_host_team(space=space, user=actor)
     roles = [Role.SPEAKER, Role.COHOST] if actor_role == Role.HOST else [Role.SPEAKER]
     targets = list(
         Participant.objects.select_for_update().filter(space=space, role__in=roles).exclude(user=actor).order_by("pk")
@@ -98,11 +101,7 @@ def speakers_mute_all(*, space_id: int, actor: User, reason: str = "") -> list[i
 @transaction.atomic
 def speaker_move_to_listeners(*, space_id: int, actor: User, user_id: int, reason: str = "") -> Participant:
     """Send a speaker (or, by the host, a co-host) back to the audience; LiveKit unpublishes their mic."""
-    space = lock_live_space(space_id=space_id)
-    actor_role = _actor_role(space=space, actor=actor)
-    participant = _target(space=space, actor=actor, actor_role=actor_role, user_id=user_id)
-    if participant.role not in STAGE_ROLES:
-        raise NotOnStage()
+    space, actor_role, participant = _stage_target(space_id=space_id, actor=actor, user_id=user_id)
     participant_set_role(space=space, participant=participant, role=Role.LISTENER)
     audit(
         space=space,
@@ -126,7 +125,7 @@ def participant_remove(
     ``participant.removed`` to the room and to the user.
     """
     space = lock_live_space(space_id=space_id)
-    actor_role = _actor_role(space=space, actor=actor)
+    actor_role = access_space_for_host_team(space=space, user=actor)
     participant = _target(space=space, actor=actor, actor_role=actor_role, user_id=user_id)
     participant_eject(space=space, participant=participant, actor=actor, actor_role=actor_role, ban=ban, reason=reason)
     return participant
@@ -142,35 +141,27 @@ def participant_eject(
     publishes ``participant.removed`` (which closes their sockets) and disconnects them from LiveKit on
     commit. Permission checks are the caller's.
     """
-    from rooms.services.presence import _mark_disconnected
+    # moderation.services (the owner of ban rows) builds on this module: imported here, not at the top.
+    from moderation.services import ban_audit, ban_row_create
+    from rooms.services.presence import participant_mark_disconnected
 
     user_id = participant.user_id
     was_stage = participant.role in STAGE_ROLES
-    _mark_disconnected(space=space, participant=participant)
+    participant_mark_disconnected(space=space, participant=participant)
     participant_set_role(space=space, participant=participant, role=Role.LISTENER)
     HandRaise.objects.filter(space=space, user_id=user_id, state=HandState.RAISED).update(state=HandState.LOWERED)
     Invitation.objects.filter(space=space, invitee_id=user_id, state=InvitationState.PENDING).update(
         state=InvitationState.CANCELED
     )
-    if ban is not None:
-        SpaceBan.objects.get_or_create(space=space, user_id=user_id, defaults={"banned_by": actor, "reason": reason})
-    if ban == "host":
-        HostBan.objects.get_or_create(
-            host_id=space.host_id, user_id=user_id, defaults={"banned_by": actor, "reason": reason}
-        )
-        cohost_rows_revoke(user_id=user_id, actor=actor, actor_role=actor_role, host_id=space.host_id, cause="host_ban")
     target = participant.user
+    if ban is not None:  # a host-wide ban also writes this Space's row: it outlasts lifting the host's one
+        ban_row_create(scope="space", host_id=space.host_id, space=space, user=target, actor=actor, reason=reason)
+    if ban == "host":
+        ban_row_create(scope="host", host_id=space.host_id, space=space, user=target, actor=actor, reason=reason)
+        cohost_rows_revoke(user_id=user_id, actor=actor, actor_role=actor_role, host_id=space.host_id, cause="host_ban")
     audit(space=space, actor=actor, actor_role=actor_role, action="remove", target=target, reason=reason)
     if ban is not None:
-        audit(
-            space=space,
-            actor=actor,
-            actor_role=actor_role,
-            action="ban",
-            target=target,
-            reason=reason,
-            details={"scope": ban},
-        )
+        ban_audit(space=space, actor=actor, actor_role=actor_role, target=target, reason=reason, scope=ban)
     emit_room(
         space=space, type=events.PARTICIPANT_REMOVED, data={"user_id": user_id, "by": actor.pk if actor else None}
     )

@@ -79,7 +79,7 @@ def _insert_connected(*, space: Space, user: User, role: str) -> Participant | N
     return participant
 
 
-def _mark_connected(*, space: Space, participant: Participant, enforce_cap: bool) -> bool:
+def participant_mark_connected(*, space: Space, participant: Participant, enforce_cap: bool) -> bool:
     """Flip the participant to connected; True if it was not. Raises ``space_full`` past the cap."""
     now = timezone.now()
     flipped = Participant.objects.filter(pk=participant.pk, is_connected=False).update(
@@ -103,7 +103,7 @@ def _count_connected(*, space: Space, participant: Participant, enforce_cap: boo
     return True
 
 
-def _mark_disconnected(*, space: Space, participant: Participant) -> bool:
+def participant_mark_disconnected(*, space: Space, participant: Participant) -> bool:
     now = timezone.now()
     flipped = Participant.objects.filter(pk=participant.pk, is_connected=True).update(
         is_connected=False, is_speaking=False, left_at=now
@@ -129,17 +129,18 @@ def _start_absence_clock(*, space: Space) -> None:
 
 @atomic_retrying_deadlocks
 def _join_record(*, space_id: int, user: User) -> tuple[Space, Participant]:
-    space = space_get_for_join(space_id=space_id, user_id=user.pk)
-    if space is None:
+    context = space_get_for_join(space_id=space_id, user_id=user.pk)
+    if context is None:
         raise SpaceNotFound()
-    access_space_for_join(space=space, user=user)
+    space = context.space
+    access_space_for_join(space=space, user=user, context=context)
     default_role = Role.HOST if user.pk == space.host_id else Role.LISTENER
     participant = _insert_connected(space=space, user=user, role=default_role)
     if participant is not None:  # first join: the row was created connected, only the count is left
         changed = _count_connected(space=space, participant=participant, enforce_cap=True)
     else:
         participant, _ = Participant.objects.get_or_create(space=space, user=user, defaults={"role": default_role})
-        changed = _mark_connected(space=space, participant=participant, enforce_cap=True)
+        changed = participant_mark_connected(space=space, participant=participant, enforce_cap=True)
     if changed and participant.role in STAGE_ROLES:
         emit_stage(space=space)
     return space, participant
@@ -150,7 +151,7 @@ def _join_record(*, space_id: int, user: User) -> tuple[Space, Participant]:
 ROOM_ENSURED_TTL_S = 10
 
 
-def _room_ensure(*, space: Space) -> None:
+def livekit_room_ensure(*, space: Space) -> None:
     key = f"rooms:lk-room:{settings.LIVEKIT_API_URL or settings.LIVEKIT_URL}:{space.livekit_room}"
     if cache.get(key):
         return
@@ -197,7 +198,7 @@ def space_join_any(*, space_id: int, user: User, transport: str | None = None) -
     permission = (
         livekit_client.STAGE_PERMISSION if participant.role in STAGE_ROLES else livekit_client.LISTENER_PERMISSION
     )
-    _room_ensure(space=space)
+    livekit_room_ensure(space=space)
     ttl = settings.LIVEKIT_TOKEN_TTL_S
     token = livekit_client.token_mint(
         room=space.livekit_room,
@@ -229,7 +230,7 @@ def space_leave(*, space_id: int, user: User) -> None:
     if participant is None:
         return
     was_stage = participant.role in STAGE_ROLES
-    _mark_disconnected(space=space, participant=participant)
+    participant_mark_disconnected(space=space, participant=participant)
     if participant.role in (Role.SPEAKER, Role.COHOST):
         participant_set_role(space=space, participant=participant, role=Role.LISTENER)
     HandRaise.objects.filter(space=space, user=user, state=HandState.RAISED).update(
@@ -268,14 +269,17 @@ def livekit_event_apply(*, event: livekit_client.WebhookEvent) -> str:
         if participant is None or space.state != SpaceState.LIVE or ban_of(space=space, user_id=user_id):
             livekit_disconnect(space=space, user_id=user_id)
             return "disconnected_intruder"
-        if _mark_connected(space=space, participant=participant, enforce_cap=False) and participant.role in STAGE_ROLES:
+        if (
+            participant_mark_connected(space=space, participant=participant, enforce_cap=False)
+            and participant.role in STAGE_ROLES
+        ):
             emit_stage(space=space)
         return "connected"
     if participant is None:
         return "ignored_unknown"
     if event.event == "participant_left":
         # Someone who switched to HLS left LiveKit but not the Space: their presence is the socket's now.
-        left = participant.transport != hls.HLS and _mark_disconnected(space=space, participant=participant)
+        left = participant.transport != hls.HLS and participant_mark_disconnected(space=space, participant=participant)
         if left and participant.role in STAGE_ROLES:
             emit_stage(space=space)
         return "disconnected"
@@ -321,7 +325,7 @@ def hls_socket_presence(*, space_id: int, user_id: int, connected: bool) -> bool
     if space is None:
         return False
     if not connected:
-        return _mark_disconnected(space=space, participant=participant)
+        return participant_mark_disconnected(space=space, participant=participant)
     if space.state != SpaceState.LIVE or ban_of(space=space, user_id=user_id):
         return False
-    return _mark_connected(space=space, participant=participant, enforce_cap=False)
+    return participant_mark_connected(space=space, participant=participant, enforce_cap=False)

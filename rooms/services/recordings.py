@@ -11,8 +11,10 @@ import logging
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.files import File
@@ -277,16 +279,8 @@ def recording_finalise(*, space_id: int) -> str:
     if not parts:
         Recording.objects.filter(pk=recording.pk).update(state=RecordingState.FAILED, updated_at=timezone.now())
         return "empty"
-    with tempfile.NamedTemporaryFile(suffix=".ogg", delete=False) as tmp:
-        tmp_path = tmp.name
-    try:
-        samples = _join_parts(parts, tmp_path)
-        name = f"recordings/{space_id}/{recording.pk}/replay-{uuid.uuid4().hex[:8]}.ogg"
-        with open(tmp_path, "rb") as fh:
-            path = default_storage.save(name, File(fh))
-        size = os.path.getsize(tmp_path)
-    finally:
-        os.unlink(tmp_path)
+    name = f"recordings/{space_id}/{recording.pk}/replay-{uuid.uuid4().hex[:8]}.ogg"
+    samples, path, size = ogg_store(name=name, write=lambda tmp_path: _join_parts(parts, tmp_path))
     now = timezone.now()
     Recording.objects.filter(pk=recording.pk, state=RecordingState.PROCESSING).update(
         state=RecordingState.READY,
@@ -298,6 +292,24 @@ def recording_finalise(*, space_id: int) -> str:
     )
     logger.info("recording.ready", extra={"space_id": space_id, "duration_ms": samples // audio.SAMPLES_PER_MS})
     return "ready"
+
+
+T = TypeVar("T")
+
+
+def ogg_store(*, name: str, write: Callable[[str], T]) -> tuple[T, str, int]:
+    """Have ``write(path)`` fill a temporary Ogg file, store it as ``name``; ``(write's result, stored path, size)``.
+
+    The temporary file is removed whatever happens."""
+    with tempfile.NamedTemporaryFile(suffix=".ogg", delete=False) as tmp:
+        tmp_path = tmp.name
+    try:
+        result = write(tmp_path)
+        with open(tmp_path, "rb") as fh:
+            path = default_storage.save(name, File(fh))
+        return result, path, os.path.getsize(tmp_path)
+    finally:
+        os.unlink(tmp_path)
 
 
 def _join_parts(parts: list[RecordingPart], out_path: str) -> int:

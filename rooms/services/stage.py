@@ -52,11 +52,6 @@ from rooms.services._common import (
 )
 
 
-def _actor_role(*, space: SpaceModel, actor: User) -> str:
-    """The actor's host-team role now, or ``not_host_team`` (the shared rule: ``access_space_for_host_team``)."""
-    return access_space_for_host_team(space=space, user=actor)
-
-
 def _present(*, space: SpaceModel, user_id: int) -> Participant:
     participant = lock_participant(space=space, user_id=user_id)
     if participant is None or not participant.is_connected:
@@ -123,7 +118,7 @@ def hand_approve(*, space_id: int, actor: User, user_id: int) -> Participant:
     ``request.approved`` and ``stage.updated``; LiveKit grants the microphone on commit.
     """
     space = lock_live_space(space_id=space_id)
-    _actor_role(space=space, actor=actor)
+    access_space_for_host_team(space=space, user=actor)
     participant = _present(space=space, user_id=user_id)
     ensure_seat(space=space, role=Role.SPEAKER)
     _resolve_hand(space=space, user_id=user_id, actor=actor, state=HandState.APPROVED)
@@ -139,7 +134,7 @@ def hand_approve(*, space_id: int, actor: User, user_id: int) -> Participant:
 def hand_decline(*, space_id: int, actor: User, user_id: int) -> None:
     """Host team declines a raised hand. Tells the requester and the host team."""
     space = lock_live_space(space_id=space_id)
-    _actor_role(space=space, actor=actor)
+    access_space_for_host_team(space=space, user=actor)
     _resolve_hand(space=space, user_id=user_id, actor=actor, state=HandState.DECLINED)
     emit_user(space=space, user_id=user_id, type=events.REQUEST_DECLINED, data={"user_id": user_id})
     emit_hosts(space=space, type=events.REQUEST_DECLINED, data={"user_id": user_id, "by": actor.pk})
@@ -157,7 +152,7 @@ def invitation_create(*, space_id: int, actor: User, invitee: User, role: str) -
     ``stage_full``, ``invitation_pending``. Publishes ``invite.received`` to the invitee.
     """
     space = lock_live_space(space_id=space_id)
-    actor_role = _actor_role(space=space, actor=actor)
+    actor_role = access_space_for_host_team(space=space, user=actor)
     if role == Role.COHOST and actor_role != Role.HOST:
         raise NotHost("Only the host can invite a co-host.")
     if invitee.pk == actor.pk:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+
+# Informational sections of /readyz, added by the apps at start-up (``AppConfig.ready``): this package
+# imports no app. A section never makes the process unready.
+READY_SECTIONS: dict[str, Callable[[], object]] = {}
+
+
+def ready_section_register(*, name: str, read: Callable[[], object]) -> None:
+    """Add ``name`` to the body of /readyz, filled by ``read()`` at each probe."""
+    READY_SECTIONS[name] = read
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -49,11 +59,9 @@ def _check_livekit() -> str | None:
     return None
 
 
-def _agents() -> list[dict[str, object]] | str:
+def _section(read: Callable[[], object]) -> object:
     try:
-        from rooms.selectors import agents_status
-
-        return agents_status()
+        return read()
     except Exception as exc:  # the database is down (already reported above)
         return f"unknown ({type(exc).__name__})"
 
@@ -70,7 +78,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
             "livekit": "skipped" if not settings.LIVEKIT_URL else ("ok" if not checks["livekit"] else "failed"),
         },
         "failed": sorted(failed),
-        # Informational (an unhealthy agent does not make the web process unready): which agent holds which Space.
-        "agents": _agents(),
+        # Informational: rooms adds "agents" (which agent holds which Space; an unhealthy agent does not
+        # make the web process unready).
+        **{name: _section(read) for name, read in READY_SECTIONS.items()},
     }
     return JsonResponse(body, status=503 if failed else 200)

@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from rooms.services.discovery import _within_space_budget
+from rooms.discovery.services.room_extras import _within_space_budget
 from tests.factories import UserFactory
 
 

@@ -11,7 +11,8 @@ from django.utils import timezone
 from accounts import services as account_services
 from accounts.models import User
 from moderation.models import HostBan, SpaceBan
-from rooms import feeds, services
+from rooms import services
+from rooms.discovery.selectors import feeds
 from rooms.models import Reminder, Role, Space, SpaceState
 from tests.discovery.conftest import follow, live_space, put_on, scheduled_space
 from tests.factories import HostFactory, UserFactory

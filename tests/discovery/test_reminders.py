@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from moderation.models import HostBan, SpaceBan
-from rooms import discovery_tasks, notifications, services
+from rooms import services
+from rooms.discovery import tasks as discovery_tasks
+from rooms.discovery.services import notifications
 from rooms.models import Notification, NotificationKind, Reminder, Space
 from tests.discovery.conftest import live_space, of_type, scheduled_space
 from tests.factories import HostFactory, UserFactory

@@ -8,8 +8,8 @@ from rest_framework.throttling import ScopedRateThrottle
 from accounts import services as account_services
 from moderation.models import HostBan, SpaceBan
 from rooms import services
+from rooms.discovery.services import room_extras as discovery
 from rooms.models import HostMessage, Role
-from rooms.services import discovery
 from tests.discovery.conftest import live_space, of_type, put_on, scheduled_space
 from tests.factories import UserFactory
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rooms import discovery_tasks, services
+from rooms import services
+from rooms.discovery import tasks as discovery_tasks
 from rooms.models import Notification, NotificationKind, Reminder
 from tests.celery_worker import celery_worker
 from tests.discovery.conftest import scheduled_space

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from accounts.models import Follow
 from rooms import services
+from rooms.discovery.services import room_extras as discovery
 from rooms.models import Participant, Recording, Role, Space
-from rooms.services import discovery
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

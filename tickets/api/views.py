@@ -1,12 +1,7 @@
-"""Thin API views for ticketing, one per operation, and the Stripe webhook endpoint."""
+"""Thin API views for ticketing, one per operation (the Stripe webhook: tickets/api/webhooks.py)."""
 
 from __future__ import annotations
 
-import logging
-
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -14,9 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.api.auth import request_user as _me
 from spaces_project.common.exceptions import NotFound
-from tickets import selectors, services, stripe_client
+from tickets import selectors, services
 from tickets.api.serializers import (
     OnboardingOutputSerializer,
     PayoutAccountSerializer,
@@ -27,14 +22,6 @@ from tickets.api.serializers import (
     TicketSerializer,
 )
 from tickets.models import Payout, Ticket
-
-logger = logging.getLogger(__name__)
-
-
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 class TicketingView(APIView):
@@ -106,29 +93,3 @@ class PayoutAccountView(APIView):
         return Response(
             {"account": PayoutAccountSerializer(onboarding.account).data, "onboarding_url": onboarding.onboarding_url}
         )
-
-
-@csrf_exempt
-@require_POST
-def stripe_webhook(request: HttpRequest) -> JsonResponse:
-    """``POST /webhooks/stripe``: verify the signature, then process the event once.
-
-    400 ``invalid_signature`` (bad or out-of-date signature) and 400 ``invalid_payload`` (signed, but
-    not an event) change nothing; a signed event of any shape is otherwise acknowledged with 200.
-    """
-    try:
-        event = stripe_client.webhook_event_verify(
-            payload=request.body, signature_header=request.headers.get("Stripe-Signature", "")
-        )
-        outcome = services.webhook_event_process(event=event)
-    except stripe_client.SignatureError:
-        logger.warning("stripe.bad_signature")
-        return JsonResponse(
-            {"code": "invalid_signature", "detail": "The Stripe signature does not verify.", "extra": {}}, status=400
-        )
-    except (stripe_client.PayloadError, services.MalformedEvent) as exc:
-        logger.warning("stripe.bad_payload", extra={"reason": str(exc)[:200]})
-        return JsonResponse(
-            {"code": "invalid_payload", "detail": "The signed payload is not a Stripe event.", "extra": {}}, status=400
-        )
-    return JsonResponse({"received": True, "outcome": outcome})

@@ -72,6 +72,9 @@ class EmailSender:
             send_mass_mail(messages, fail_silently=False)
 
 
+OLD_HOME = "rooms.notifications"
+
+
 def notification_text(notification: Notification) -> str:
     data = notification.data
     template = _SUBJECTS.get(NotificationKind(notification.kind), "{title}")
@@ -79,7 +82,10 @@ def notification_text(notification: Notification) -> str:
 
 
 def sender() -> NotificationSender:
-    cls = import_string(settings.SPACES_NOTIFICATION_SENDER)
+    name = settings.SPACES_NOTIFICATION_SENDER
+    if name.startswith(OLD_HOME):  # configured before this module moved to rooms.discovery
+        name = __name__ + name.removeprefix(OLD_HOME)
+    cls = import_string(name)
     instance: NotificationSender = cls()
     return instance
 
@@ -158,6 +164,6 @@ def reminders_notify_on_commit(*, space_id: int, kind: str, key: str = "") -> No
 
     A lost hand-off (broker down) is logged; the reminders sweep catches up on started Spaces.
     """
-    from rooms.discovery_tasks import reminders_notify as task
+    from rooms.discovery.tasks import reminders_notify as task
 
     enqueue_on_commit("reminders_notify", lambda: task.delay(space_id, kind, key))

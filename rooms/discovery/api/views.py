@@ -12,21 +12,15 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.api.auth import request_user as _me
 from accounts.api.serializers import UserBriefSerializer
-from accounts.models import User
-from rooms import feeds, selectors
+from rooms import selectors
 from rooms.api.serializers import SpaceOutputSerializer
 from rooms.api.views import SpaceCreateView
+from rooms.discovery.selectors import feeds
+from rooms.discovery.services import room_extras as discovery
 from rooms.models import HostMessage, Notification
-from rooms.services import discovery
 from spaces_project.common.pagination import CheckedCursorPagination, CreatedCursorPagination
-
-
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
 
 # --- serializers ------------------------------------------------------------------------------------
 

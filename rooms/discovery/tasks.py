@@ -1,4 +1,4 @@
-"""Celery tasks of discovery: reminder notifications. Listed in ``CELERY_IMPORTS`` so workers load them."""
+"""Celery tasks of discovery: reminder notifications. ``rooms.tasks`` imports them so workers load them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.db import OperationalError
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from rooms import notifications
+from rooms.discovery.services import notifications
 from rooms.models import Notification, NotificationKind, Reminder, Space, SpaceState
 
 SWEEP_LOOKBACK = timedelta(hours=1)

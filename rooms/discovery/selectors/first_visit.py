@@ -1,7 +1,7 @@
 """A first visit that is not empty: for someone whose follows give nothing to show, the most listened-to
 live Spaces, the soonest upcoming ones and hosts worth following (most followed, who have hosted).
 
-Same hiding rules as every feed (rooms/feeds.py): hosts who blocked the viewer or whom the viewer
+Same hiding rules as every feed (rooms/discovery/selectors/feeds.py): hosts who blocked the viewer or whom the viewer
 blocked, hosts who banned the viewer, Spaces the viewer is banned from. Three bounded queries after the
 hidden-set read; each uses an index on state/listener_count, state/scheduled_start or follower_count.
 """
@@ -14,7 +14,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Follow, User
-from rooms.feeds import UPCOMING_GRACE, _hidden_for
+from rooms.discovery.selectors.feeds import UPCOMING_GRACE, hidden_for
 from rooms.models import Space, SpaceState
 
 FIRST_VISIT_LIMIT = 10
@@ -28,7 +28,7 @@ class FirstVisit:
 
 
 def first_visit_for(*, user: User, limit: int = FIRST_VISIT_LIMIT) -> FirstVisit:
-    hidden_hosts, hidden_spaces = _hidden_for(user)
+    hidden_hosts, hidden_spaces = hidden_for(user)
     visible = Space.objects.exclude(host_id__in=hidden_hosts).exclude(pk__in=hidden_spaces).select_related("host")
     live = list(visible.filter(state=SpaceState.LIVE).order_by("-listener_count", "-pk")[:limit])
     soon = timezone.now() - UPCOMING_GRACE

@@ -1,5 +1,5 @@
 from django.urls import URLPattern, URLResolver, path
 
-from rooms.webhooks import livekit_webhook
+from rooms.api.webhooks import livekit_webhook
 
 urlpatterns: list[URLPattern | URLResolver] = [path("webhooks/livekit", livekit_webhook, name="webhook-livekit")]

@@ -64,7 +64,7 @@ def _followed(user: User) -> QuerySet[Follow, Any]:
     return Follow.objects.filter(follower_id=user.pk).values("followee_id")
 
 
-def _hidden_for(user: User) -> tuple[list[int], list[int]]:
+def hidden_for(user: User) -> tuple[list[int], list[int]]:
     """The hosts and the Spaces hidden from the viewer, in one query: ``(host_ids, space_ids)``."""
     uid = user.pk
     host, space = Value("h", output_field=CharField()), Value("s", output_field=CharField())
@@ -92,7 +92,7 @@ def live_now_for(*, user: User, limit: int = LIVE_NOW_LIMIT) -> list[LiveNowItem
     The hidden hosts and Spaces are read first and passed as literal lists: as ``NOT IN (subquery)``
     they wreck PostgreSQL's row estimates and it gives up the hash joins (3x slower in the benchmark).
     """
-    hidden_hosts, hidden_spaces = _hidden_for(user)
+    hidden_hosts, hidden_spaces = hidden_for(user)
     seats = (
         Participant.objects.filter(role__in=STAGE_ROLES, user_id__in=_followed(user), space__state=SpaceState.LIVE)
         .exclude(space__host_id__in=hidden_hosts)

@@ -1,4 +1,7 @@
-"""``GET /discover``: what a first visit shows when the viewer's follows give nothing (rooms/first_visit.py)."""
+"""``GET /discover``: what a first visit shows when the viewer's follows give nothing.
+
+The read is ``rooms/discovery/selectors/first_visit.py``.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from rest_framework.views import APIView
 from accounts.api.serializers import UserBriefSerializer
 from accounts.models import User
 from rooms.api.serializers import SpaceOutputSerializer
-from rooms.first_visit import first_visit_for
+from rooms.discovery.selectors.first_visit import first_visit_for
 
 
 class HostSuggestionSerializer(UserBriefSerializer):

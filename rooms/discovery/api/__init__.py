@@ -1,0 +1,1 @@
+"""Discovery API views (routes in rooms/api/urls.py)."""

@@ -1,0 +1,1 @@
+"""Discovery reads: the feeds (live now, upcoming, browse) and the first visit."""

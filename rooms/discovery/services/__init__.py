@@ -1,0 +1,1 @@
+"""Discovery writes: reminders, reactions and host messages; reminder notifications."""
