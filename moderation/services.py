@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.events import Notification
 from accounts.models import User
 from accounts.services import user_set_suspension
 from moderation.exceptions import (
@@ -42,12 +43,11 @@ from rooms.selectors import access_space_for_host_team
 from rooms.services import audit, lock_participant, lock_space
 from rooms.services.lifecycle import space_end
 from rooms.services.moderation import cohost_rows_revoke, participant_eject
-from spaces_project.common.realtime import Audience, publish_on_commit
+from spaces_project.realtime.events import send_event_on_commit
 
 logger = logging.getLogger(__name__)
 
 STAFF = "staff"
-NOTIFICATION = "notification"  # personal-channel event type shared with reminders (docs/protocol.md)
 
 OUTCOME_TEXT = {
     ReportOutcome.DISMISSED: "We reviewed your report and found no violation of the rules.",
@@ -204,11 +204,15 @@ def host_ban_lift(*, host: User, target: User) -> None:
 def notice_send(*, user_id: int, kind: str, text: str, report: Report | None = None) -> Notice:
     """Record a notice to one user and push it to their personal channel on commit."""
     notice = Notice.objects.create(user_id=user_id, kind=kind, text=text, report=report)
-    publish_on_commit(
-        type=NOTIFICATION,
-        data={"kind": kind, "notice_id": notice.pk, "text": text, "report_id": report.pk if report else None},
-        audience=Audience.USER,
-        user_ids=[user_id],
+    send_event_on_commit(
+        Notification(
+            space_id=None,
+            user_ids=(user_id,),
+            kind=kind,  # type: ignore[arg-type]  # a NoticeKind value
+            text=text,
+            notice_id=notice.pk,
+            report_id=report.pk if report else None,
+        )
     )
     return notice
 

@@ -1,11 +1,12 @@
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from moderation.throttles import login_attempt_allowed
 from spaces_project.common import health, security
+from spaces_project.realtime.api import EventsSchemaView
 
 
 def admin_login(request: HttpRequest, **kwargs: object) -> HttpResponse:
@@ -23,11 +24,12 @@ def admin_login(request: HttpRequest, **kwargs: object) -> HttpResponse:
     return admin.site.login(request, **kwargs)  # type: ignore[arg-type]
 
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("accounts.api.urls")),
     path("", include("rooms.api.urls")),
     path("", include("tickets.api.urls")),
     path("", include("moderation.api.urls")),
+    path("events/schema", EventsSchemaView.as_view(), name="events-schema"),
 ]
 
 urlpatterns = [

@@ -158,6 +158,36 @@ def _responses_match_openapi_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(APIClient, "request", request)
 
 
+@pytest.fixture(autouse=True)
+def _events_match_catalogue(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every event a test makes a service send must be what its class in the event catalogue declares
+    (types and required fields of ``data``, ``seq``, ``space``): checked where it is sent, reported at the
+    end of the test (a service may swallow the exception; the test fails anyway). Frames read from
+    sockets are checked by ``tests/realtime/helpers.py`` (not in tests marked ``raw_frames``)."""
+    from spaces_project.realtime import events as catalogue
+    from tests import event_conformance
+    from tests.event_conformance import EventViolation, validate_sent
+
+    if request.node.get_closest_marker("raw_frames"):
+        monkeypatch.setattr(event_conformance, "FRAMES_CHECKED", False)
+
+    original = catalogue.check
+    violations: list[str] = []
+
+    def check(event: catalogue.Event) -> None:
+        original(event)
+        try:
+            validate_sent(event)
+        except EventViolation as exc:
+            violations.append(str(exc))
+            raise
+
+    monkeypatch.setattr(catalogue, "check", check)
+    yield
+    if violations:
+        pytest.fail("events that break their class in the catalogue:\n" + "\n".join(violations))
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -76,7 +76,7 @@ function handleEvent(ev) {
     case "request.approved":
       if (d.user_id === me.id) toast("Your request to speak was approved");
       resync(); break;
-    case "notification": toast(d.text || d.title || "Notification"); break;
+    case "notification": toast(d.text); break; // one shape: data.text is always the line to show
     case "resync": resync(); break;
     default: resync(); // stage.updated, hand.*, request.*, space.started: take the fresh truth
   }

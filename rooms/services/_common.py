@@ -13,8 +13,8 @@ from rooms import events
 from rooms.exceptions import NotInSpace, SpaceNotFound, SpaceNotLive
 from rooms.models import Participant, Role, Space, SpaceState
 from spaces_project.common.handoff import enqueue_on_commit
-from spaces_project.common.realtime import Audience, publish_on_commit
 from spaces_project.common.text import BIGINT_MAX
+from spaces_project.realtime.events import send_event_on_commit
 
 
 def lock_space(*, space_id: int) -> Space:
@@ -59,28 +59,19 @@ def lock_participant(*, space: Space, user_id: int) -> Participant | None:
     return Participant.objects.select_for_update().filter(space=space, user_id=user_id).first()
 
 
-def emit_room(*, space: Space, type: str, data: dict[str, Any]) -> None:
-    """Publish a room event on commit with the Space's next ``seq`` (taken in this transaction)."""
+def seq_next(space: Space) -> int:
+    """Take the Space's next event number in this transaction (a room event's ``seq``); keeps ``space.seq``."""
     Space.objects.filter(pk=space.pk).update(seq=F("seq") + 1)
     space.refresh_from_db(fields=["seq"])
-    publish_on_commit(type=type, data=data, space_id=space.pk, audience=Audience.ROOM, seq=space.seq)
-
-
-def emit_hosts(*, space: Space, type: str, data: dict[str, Any]) -> None:
-    publish_on_commit(type=type, data=data, space_id=space.pk, audience=Audience.HOSTS, seq=space.seq)
-
-
-def emit_user(*, space: Space, user_id: int, type: str, data: dict[str, Any]) -> None:
-    publish_on_commit(
-        type=type, data=data, space_id=space.pk, audience=Audience.USER, user_ids=[user_id], seq=space.seq
-    )
+    return space.seq
 
 
 def emit_stage(*, space: Space) -> None:
+    """Send ``stage.updated`` (the whole stage, read now) on commit, with the Space's next ``seq``."""
     from rooms.selectors import stage_of
 
-    stage = stage_of(space=space)
-    emit_room(space=space, type=events.STAGE_UPDATED, data={"stage": [events.stage_member(p) for p in stage]})
+    stage = [events.stage_member(p) for p in stage_of(space=space)]
+    send_event_on_commit(events.StageUpdated(space_id=space.pk, seq=seq_next(space), stage=stage))
 
 
 def audit(

@@ -22,8 +22,9 @@ from accounts.models import User
 from rooms import events, selectors
 from rooms.exceptions import CaptionLineNotFound, NotHost, SpaceNotScheduled
 from rooms.models import CaptionLine, Participant, Recording, Space, SpaceState
-from rooms.services._common import emit_room, emit_stage, lock_space, participant_consent_flag_set
+from rooms.services._common import emit_stage, lock_space, participant_consent_flag_set, seq_next
 from spaces_project.common.exceptions import ApplicationError
+from spaces_project.realtime.events import send_event_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def captions_set(*, space_id: int, actor: User, on: bool) -> Space:
         return space
     space.captions = on
     space.save(update_fields=["captions", "updated_at"])
-    emit_room(space=space, type=events.CAPTIONS_UPDATED, data={"captions": on})
+    send_event_on_commit(events.CaptionsUpdated(space_id=space.pk, seq=seq_next(space), captions=on))
     logger.info("captions.set", extra={"space_id": space.pk, "on": on})
     return space
 
@@ -111,23 +112,25 @@ def caption_publish(
                 recording=recording, space=space, user_id=user_id, start_ms=start_ms, end_ms=end_ms, text=text
             )
             line_id = line.pk
-        data = {
-            "id": line_id,
-            "phrase": phrase,
-            "user_id": user_id,
-            "username": participant.user.username,
-            "display_name": participant.user.display_name,
-            "start_ms": start_ms,
-            "end_ms": end_ms,
-            "text": text,
-            "final": final,
-        }
+        caption = events.Caption(
+            space_id=space.pk,
+            seq=seq_next(space),
+            id=line_id,
+            phrase=phrase,
+            user_id=user_id,
+            username=participant.user.username,
+            display_name=participant.user.display_name,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            text=text,
+            final=final,
+        )
         if final and recording is None:
             # Captioned, not recorded: no transcript is kept (it belongs to a recording), only the last
             # few lines, in the cache, for the snapshot.
             recent = cache.get(_recent_key(space.pk)) or []
-            cache.set(_recent_key(space.pk), [*recent, data][-SNAPSHOT_LINES:], timeout=RECENT_TTL_S)
-        emit_room(space=space, type=events.CAPTION, data=data)
+            cache.set(_recent_key(space.pk), [*recent, caption.data()][-SNAPSHOT_LINES:], timeout=RECENT_TTL_S)
+        send_event_on_commit(caption)
     return True
 
 

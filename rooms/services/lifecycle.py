@@ -28,7 +28,8 @@ from rooms.models import (
     SpaceState,
 )
 from rooms.services import recordings
-from rooms.services._common import audit, emit_room, livekit_close_room, lock_space
+from rooms.services._common import audit, livekit_close_room, lock_space, seq_next
+from spaces_project.realtime.events import send_event_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def space_update(*, space_id: int, actor: User, **fields: Any) -> Space:
         data = {name: getattr(space, name) for name in changed}
         if "scheduled_start" in data and data["scheduled_start"] is not None:
             data["scheduled_start"] = data["scheduled_start"].isoformat()
-        emit_room(space=space, type=events.SPACE_UPDATED, data=data)
+        send_event_on_commit(events.SpaceUpdated(space_id=space.pk, seq=seq_next(space), **data))
         if "scheduled_start" in changed:
             reminders_notify_on_commit(space_id=space.pk, kind=NotificationKind.SPACE_RESCHEDULED, key=str(space.seq))
             # Ticketed Spaces (tickets app): tickets are kept; tell their holders the new time.
@@ -188,7 +189,9 @@ def space_start(*, space_id: int, actor: User) -> Space:
     if Space.objects.filter(host_id=space.host_id, state=SpaceState.LIVE).exists():
         raise HostAlreadyLive()
     _go_live(space=space)
-    emit_room(space=space, type=events.SPACE_STARTED, data={"started_at": now_iso(space.started_at)})
+    send_event_on_commit(
+        events.SpaceStarted(space_id=space.pk, seq=seq_next(space), started_at=now_iso(space.started_at))
+    )
     reminders_notify_on_commit(space_id=space.pk, kind=NotificationKind.SPACE_STARTED)
     logger.info("space.started", extra={"space_id": space.pk})
     return space
@@ -226,7 +229,9 @@ def space_end(*, space_id: int, actor: User | None, reason: str = "", actor_role
     _close(space=space, state=SpaceState.ENDED)
     summary.on_space_end(space=space)
     audit(space=space, actor=actor, actor_role=actor_role if actor else "system", action="end", reason=reason)
-    emit_room(space=space, type=events.SPACE_ENDED, data={"reason": reason, "ended_at": now_iso(space.ended_at)})
+    send_event_on_commit(
+        events.SpaceEnded(space_id=space.pk, seq=seq_next(space), reason=reason, ended_at=now_iso(space.ended_at))
+    )
     livekit_close_room(space=space)
     recordings.on_space_end(space=space)
     logger.info("space.ended", extra={"space_id": space.pk, "reason": reason})
@@ -242,7 +247,9 @@ def space_cancel(*, space_id: int, actor: User) -> Space:
     if space.state != SpaceState.SCHEDULED:
         raise SpaceNotScheduled("Only a scheduled Space can be canceled.")
     _close(space=space, state=SpaceState.CANCELED)
-    emit_room(space=space, type=events.SPACE_ENDED, data={"reason": "canceled", "ended_at": now_iso(space.ended_at)})
+    send_event_on_commit(
+        events.SpaceEnded(space_id=space.pk, seq=seq_next(space), reason="canceled", ended_at=now_iso(space.ended_at))
+    )
     reminders_notify_on_commit(space_id=space.pk, kind=NotificationKind.SPACE_CANCELED)
     # Ticketed Spaces (tickets app): refund every paid ticket (Celery, on commit, idempotent).
     from tickets.services import space_canceled_refund_all

@@ -26,15 +26,15 @@ from rooms.models import (
 from rooms.selectors import access_space_for_host_team
 from rooms.services._common import (
     audit,
-    emit_room,
     emit_stage,
-    emit_user,
     livekit_apply,
     livekit_disconnect,
     lock_live_space,
     lock_participant,
     participant_set_role,
+    seq_next,
 )
+from spaces_project.realtime.events import send_event_on_commit
 
 
 def _target(*, space: Space, actor: User, actor_role: str, user_id: int) -> Participant:
@@ -68,7 +68,9 @@ def participant_mute(*, space_id: int, actor: User, user_id: int, reason: str = 
     participant.save(update_fields=["is_muted", "updated_at"])
     livekit_apply(participant=participant, mute=True)
     audit(space=space, actor=actor, actor_role=actor_role, action="mute", target=participant.user, reason=reason)
-    emit_room(space=space, type=events.PARTICIPANT_MUTED, data={"user_ids": [user_id], "by": actor.pk})
+    send_event_on_commit(
+        events.ParticipantMuted(space_id=space.pk, seq=seq_next(space), user_ids=[user_id], by=actor.pk)
+    )
     return participant
 
 
@@ -94,7 +96,9 @@ def speakers_mute_all(*, space_id: int, actor: User, reason: str = "") -> list[i
         reason=reason,
         details={"user_ids": user_ids},
     )
-    emit_room(space=space, type=events.PARTICIPANT_MUTED, data={"user_ids": user_ids, "by": actor.pk})
+    send_event_on_commit(
+        events.ParticipantMuted(space_id=space.pk, seq=seq_next(space), user_ids=user_ids, by=actor.pk)
+    )
     return user_ids
 
 
@@ -162,11 +166,15 @@ def participant_eject(
     audit(space=space, actor=actor, actor_role=actor_role, action="remove", target=target, reason=reason)
     if ban is not None:
         ban_audit(space=space, actor=actor, actor_role=actor_role, target=target, reason=reason, scope=ban)
-    emit_room(
-        space=space, type=events.PARTICIPANT_REMOVED, data={"user_id": user_id, "by": actor.pk if actor else None}
+    send_event_on_commit(
+        events.ParticipantRemoved(
+            space_id=space.pk, seq=seq_next(space), user_id=user_id, by=actor.pk if actor else None
+        )
     )
-    emit_user(
-        space=space, user_id=user_id, type=events.PARTICIPANT_REMOVED, data={"user_id": user_id, "ban": ban or ""}
+    send_event_on_commit(
+        events.ParticipantRemovedNotice(
+            space_id=space.pk, seq=space.seq, user_ids=(user_id,), user_id=user_id, ban=ban or ""
+        )
     )
     if was_stage:
         emit_stage(space=space)

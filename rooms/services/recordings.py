@@ -40,8 +40,9 @@ from rooms.models import (
     SpeakerSegment,
 )
 from rooms.services import agent_jobs
-from rooms.services._common import emit_room, emit_stage, lock_space, participant_consent_flag_set
+from rooms.services._common import emit_stage, lock_space, participant_consent_flag_set, seq_next
 from spaces_project.common.handoff import enqueue_on_commit
+from spaces_project.realtime.events import send_event_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def recording_set(*, space_id: int, actor: User, on: bool) -> Space:
     space.save(update_fields=["record", "updated_at"])
     if on and space.state == SpaceState.LIVE:
         recording_ensure(space=space)
-    emit_room(space=space, type=events.RECORDING_UPDATED, data={"recording": on})
+    send_event_on_commit(events.RecordingUpdated(space_id=space.pk, seq=seq_next(space), recording=on))
     logger.info("recording.set", extra={"space_id": space.pk, "on": on})
     return space
 

@@ -40,16 +40,15 @@ from rooms.models import Space as SpaceModel
 from rooms.selectors import access_space_for_host_team
 from rooms.services._common import (
     audit,
-    emit_hosts,
-    emit_room,
     emit_stage,
-    emit_user,
     ensure_seat,
     lock_live_space,
     lock_participant,
     lock_space,
     participant_set_role,
+    seq_next,
 )
+from spaces_project.realtime.events import send_event_on_commit
 
 
 def _present(*, space: SpaceModel, user_id: int) -> Participant:
@@ -74,15 +73,15 @@ def hand_raise(*, space_id: int, user: User) -> HandRaise:
         return hand
     hand = HandRaise.objects.create(space=space, user=user)
     position = HandRaise.objects.filter(space=space, state=HandState.RAISED).count()
-    emit_hosts(
-        space=space,
-        type=events.HAND_RAISED,
-        data={
-            "user_id": user.pk,
-            "username": user.username,
-            "raised_at": hand.raised_at.isoformat(),
-            "position": position,
-        },
+    send_event_on_commit(
+        events.HandRaised(
+            space_id=space.pk,
+            seq=space.seq,
+            user_id=user.pk,
+            username=user.username,
+            raised_at=hand.raised_at.isoformat(),
+            position=position,
+        )
     )
     return hand
 
@@ -96,7 +95,7 @@ def hand_lower(*, space_id: int, user: User) -> None:
     )
     if not lowered:
         raise HandNotRaised()
-    emit_hosts(space=space, type=events.HAND_LOWERED, data={"user_id": user.pk})
+    send_event_on_commit(events.HandLowered(space_id=space.pk, seq=space.seq, user_id=user.pk))
 
 
 def _resolve_hand(*, space: SpaceModel, user_id: int, actor: User, state: str) -> HandRaise:
@@ -123,8 +122,10 @@ def hand_approve(*, space_id: int, actor: User, user_id: int) -> Participant:
     ensure_seat(space=space, role=Role.SPEAKER)
     _resolve_hand(space=space, user_id=user_id, actor=actor, state=HandState.APPROVED)
     participant_set_role(space=space, participant=participant, role=Role.SPEAKER, muted=False)
-    emit_room(
-        space=space, type=events.REQUEST_APPROVED, data={"user_id": user_id, "by": actor.pk, "recorded": space.record}
+    send_event_on_commit(
+        events.RequestApproved(
+            space_id=space.pk, seq=seq_next(space), user_id=user_id, by=actor.pk, recorded=space.record
+        )
     )
     emit_stage(space=space)
     return participant
@@ -136,8 +137,8 @@ def hand_decline(*, space_id: int, actor: User, user_id: int) -> None:
     space = lock_live_space(space_id=space_id)
     access_space_for_host_team(space=space, user=actor)
     _resolve_hand(space=space, user_id=user_id, actor=actor, state=HandState.DECLINED)
-    emit_user(space=space, user_id=user_id, type=events.REQUEST_DECLINED, data={"user_id": user_id})
-    emit_hosts(space=space, type=events.REQUEST_DECLINED, data={"user_id": user_id, "by": actor.pk})
+    send_event_on_commit(events.RequestDeclined(space_id=space.pk, seq=space.seq, user_ids=(user_id,), user_id=user_id))
+    send_event_on_commit(events.RequestDeclinedToHosts(space_id=space.pk, seq=space.seq, user_id=user_id, by=actor.pk))
 
 
 # --- invitations --------------------------------------------------------------------------------
@@ -168,11 +169,16 @@ def invitation_create(*, space_id: int, actor: User, invitee: User, role: str) -
             invitation = Invitation.objects.create(space=space, inviter=actor, invitee=invitee, role=role)
     except IntegrityError:
         raise InvitationPending() from None
-    emit_user(
-        space=space,
-        user_id=invitee.pk,
-        type=events.INVITE_RECEIVED,
-        data={"invitation_id": invitation.pk, "role": role, "inviter_id": actor.pk, "recorded": space.record},
+    send_event_on_commit(
+        events.InviteReceived(
+            space_id=space.pk,
+            seq=space.seq,
+            user_ids=(invitee.pk,),
+            invitation_id=invitation.pk,
+            role=role,  # type: ignore[arg-type]  # a Role value
+            inviter_id=actor.pk,
+            recorded=space.record,
+        )
     )
     return invitation
 
@@ -204,8 +210,13 @@ def invitation_accept(*, space_id: int, invitation_id: int, user: User) -> Parti
         state=HandState.APPROVED, resolved_at=timezone.now(), resolved_by=invitation.inviter_id
     )
     participant_set_role(space=space, participant=participant, role=invitation.role, muted=False)
-    emit_hosts(
-        space=space, type=events.INVITE_ANSWERED, data={"invitation_id": invitation.pk, "state": invitation.state}
+    send_event_on_commit(
+        events.InviteAnswered(
+            space_id=space.pk,
+            seq=space.seq,
+            invitation_id=invitation.pk,
+            state=invitation.state,  # type: ignore[arg-type]  # accepted or declined
+        )
     )
     emit_stage(space=space)
     return participant
@@ -218,8 +229,13 @@ def invitation_decline(*, space_id: int, invitation_id: int, user: User) -> Invi
     invitation.state = InvitationState.DECLINED
     invitation.responded_at = timezone.now()
     invitation.save(update_fields=["state", "responded_at", "updated_at"])
-    emit_hosts(
-        space=space, type=events.INVITE_ANSWERED, data={"invitation_id": invitation.pk, "state": invitation.state}
+    send_event_on_commit(
+        events.InviteAnswered(
+            space_id=space.pk,
+            seq=space.seq,
+            invitation_id=invitation.pk,
+            state=invitation.state,  # type: ignore[arg-type]  # accepted or declined
+        )
     )
     return invitation
 

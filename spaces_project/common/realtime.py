@@ -1,6 +1,7 @@
 """Realtime events: the envelope, the wire format, and publishing on commit.
 
-Services call :func:`publish_on_commit` inside their transaction. Room events take the next ``seq`` of
+Services send typed events with ``spaces_project.realtime.events.send_event_on_commit``, which calls
+:func:`publish_on_commit` inside their transaction. Room events take the next ``seq`` of
 the Space in that same transaction (so the number is persisted with the change it describes) and are
 sent only after the transaction commits; a rolled-back change never reaches a socket.
 
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
 
-# Event types whose delivery has a side effect on the sockets (see hub.py).
+# Event types the stock Channels consumer and the hub still name (the rules live with the event classes).
 SPACE_ENDED = "space.ended"
 PARTICIPANT_REMOVED = "participant.removed"
 REACTION = "reaction"
@@ -96,6 +97,7 @@ class Event:
     data: dict[str, Any]
     seq: int | None = None
     ts: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    header: dict[str, Any] = field(default_factory=dict, compare=False)  # delivery rules for the hub
 
     def envelope(self) -> dict[str, Any]:
         return {"type": self.type, "seq": self.seq, "space": self.space, "ts": self.ts, "data": self.data}
@@ -114,23 +116,14 @@ def decode_message(raw: bytes) -> tuple[dict[str, Any], str]:
     return json.loads(head), frame.decode()
 
 
-def _target_user(data: dict[str, Any]) -> int | None:
-    value = data.get("user_id", data.get("user"))
-    return value if isinstance(value, int) else None
-
-
 def _header_for(event: Event, audience: Audience) -> dict[str, Any]:
+    """The message header: audience and seq, host-team recipients, and the event class's delivery rules
+    (``close``, coalescing ``k``), which ``spaces_project.realtime.events.delivery_header`` computes."""
     assert event.space is not None
     header: dict[str, Any] = {"a": str(audience), "seq": event.seq}
     if audience is Audience.HOSTS:
         header["to"] = host_team_ids(space_id=event.space)
-    if event.type == SPACE_ENDED:
-        header["close"] = {"code": CLOSE_ENDED, "reason": "space_ended"}
-    elif event.type == PARTICIPANT_REMOVED and (target := _target_user(event.data)) is not None:
-        header["close"] = {"code": CLOSE_FORBIDDEN, "reason": "removed", "users": [target]}
-    if event.type == REACTION:
-        header["k"] = REACTION
-        header["emoji"] = str(event.data.get("emoji", ""))
+    header.update(event.header)
     return header
 
 
@@ -233,16 +226,19 @@ def publish_on_commit(
     audience: Audience = Audience.ROOM,
     user_ids: list[int] | None = None,
     seq: int | None = None,
+    header: dict[str, Any] | None = None,
 ) -> Event:
     """Queue an event to be sent once the current transaction commits.
 
     ``seq`` is the Space sequence number the caller took in this transaction (room events); host-team
     and personal events carry the Space's current ``seq`` without taking a new one. Host-team events
-    go to the host team as it is when the transaction commits.
+    go to the host team as it is when the transaction commits. ``header`` carries delivery rules for
+    the hub (sockets to close, coalescing); services send typed events through
+    ``spaces_project.realtime.events.send_event_on_commit``, which fills it from the event's class.
     """
     if audience is not Audience.USER and space_id is None:
         raise ValueError("room and host-team events need a space_id")
-    event = Event(type=type, space=space_id, data=data, seq=seq)
+    event = Event(type=type, space=space_id, data=data, seq=seq, header=dict(header or {}))
     recipients = list(user_ids or [])
     transaction.on_commit(lambda: _publish(event, audience, recipients))
     return event

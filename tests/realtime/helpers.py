@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from accounts.models import User
 from rooms.models import Participant, Role, Space, SpaceState
+from tests.event_conformance import validate_frame
 from tests.factories import HostFactory, UserFactory
 
 
@@ -48,7 +49,10 @@ async def open_ws(url: str, token: str | None = None) -> ClientConnection:
 
 
 async def recv(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    """The next frame, checked against the event catalogue (``tests/event_conformance.py``)."""
+    frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    validate_frame(frame)
+    return frame
 
 
 async def recv_until(ws: ClientConnection, type_: str, timeout: float = 5.0) -> dict[str, Any]:

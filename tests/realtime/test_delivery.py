@@ -8,8 +8,10 @@ import pytest
 from django.db import transaction
 from django.db.models import F
 
+from rooms.events import Reaction
 from rooms.models import Participant, Role, Space
 from spaces_project.common.realtime import Audience, publish_on_commit
+from spaces_project.realtime.events import send_event_on_commit
 from tests.realtime.conftest import Server
 from tests.realtime.helpers import (
     api,
@@ -62,6 +64,7 @@ def test_api_event_committed_in_one_process_reaches_sockets_on_both(servers: lis
     asyncio.run(scenario())
 
 
+@pytest.mark.raw_frames
 def test_rolled_back_change_reaches_no_socket(servers: list[Server]) -> None:
     uvicorn, _ = servers
     space = live_space()
@@ -129,6 +132,7 @@ def test_hand_raise_reaches_the_host_team_and_never_a_listener(servers: list[Ser
     asyncio.run(scenario())
 
 
+@pytest.mark.raw_frames
 def test_personal_event_reaches_only_its_user(servers: list[Server]) -> None:
     uvicorn, daphne = servers
     space = live_space()
@@ -192,7 +196,7 @@ def test_reactions_are_aggregated(servers: list[Server]) -> None:
         for i in range(n):
             with transaction.atomic():
                 emoji = "🔥" if i % 2 else "👏"
-                publish_on_commit(type="reaction", data={"emoji": emoji, "user_id": user.pk}, space_id=space.pk)
+                send_event_on_commit(Reaction(space_id=space.pk, seq=space.seq, emoji=emoji, user_id=user.pk))
 
     async def scenario() -> None:
         ws = await open_ws(daphne.ws(space.pk), token)

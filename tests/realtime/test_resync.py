@@ -188,6 +188,7 @@ def _read_close_code(sock: socket.socket, timeout: float) -> int | None:
     return None
 
 
+@pytest.mark.raw_frames
 def test_a_slow_socket_is_dropped_without_delaying_the_others(servers: list[Server]) -> None:
     uvicorn, _ = servers  # uvicorn applies TCP back-pressure to the ASGI app; that is what the sink bounds
     space = live_space()

@@ -26,13 +26,17 @@ def _media(tmp_path, settings):
 
 @pytest.fixture
 def captured_events(monkeypatch):
-    """Every event the services publish (type and data), in order."""
-    from rooms.services import _common
+    """Every event the services send (type and data), in order."""
+    from spaces_project.realtime import events as catalogue
 
     seen: list[dict] = []
-    monkeypatch.setattr(
-        _common, "publish_on_commit", lambda **kw: seen.append({"type": kw["type"], "data": kw["data"]})
-    )
+    check = catalogue.check
+
+    def record(event):
+        check(event)
+        seen.append({"type": event.type, "data": event.data()})
+
+    monkeypatch.setattr(catalogue, "check", record)
     return seen
 
 

@@ -17,14 +17,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, Subquery
 from django.utils import timezone
 
+from accounts.events import Notification
 from accounts.models import User
 from accounts.selectors import is_blocked
 from rooms.exceptions import Banned, BlockedByHost
 from rooms.models import Space, SpaceState
 from rooms.selectors import ban_of
 from spaces_project.common.handoff import enqueue_on_commit
-from spaces_project.common.realtime import Audience, publish_on_commit
 from spaces_project.common.text import BIGINT_MAX
+from spaces_project.realtime.events import send_event_on_commit
 from tickets import stripe_client
 from tickets.exceptions import AlreadyHasTicket, HostCannotBuy, NotTicketed, PaymentProviderError, SalesClosed, SoldOut
 from tickets.models import Ticket, TicketOffer, TicketStatus
@@ -249,12 +250,14 @@ def ticket_payment_confirm(*, payment_intent_id: str, ticket_id: int | None, amo
 
 
 def _notify_paid(*, ticket: Ticket) -> None:
-    publish_on_commit(
-        type="notification",
-        data={"kind": "ticket.paid", "ticket": ticket.pk, "space": ticket.space_id},
-        space_id=ticket.space_id,
-        audience=Audience.USER,
-        user_ids=[ticket.buyer_id],
+    send_event_on_commit(
+        Notification(
+            space_id=ticket.space_id,
+            user_ids=(ticket.buyer_id,),
+            kind="ticket.paid",
+            text="Your ticket is paid: you're in.",
+            ticket_id=ticket.pk,
+        )
     )
 
 

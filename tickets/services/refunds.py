@@ -14,9 +14,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from rooms.models import SpaceState
+from accounts.events import Notification
+from rooms.models import Space, SpaceState
 from spaces_project.common.handoff import enqueue_on_commit
-from spaces_project.common.realtime import Audience, publish_on_commit
+from spaces_project.realtime.events import send_event_on_commit
 from tickets import stripe_client
 from tickets.exceptions import RefundNotAllowed
 from tickets.models import Payout, PayoutStatus, Ticket, TicketOffer, TicketStatus
@@ -94,12 +95,14 @@ def ticket_refund_confirm(*, payment_intent_id: str, refund_id: str) -> str:
     ticket.refund_id = refund_id or ticket.refund_id
     ticket.refunded_at = timezone.now()
     ticket.save(update_fields=["status", "refund_id", "refunded_at", "updated_at"])
-    publish_on_commit(
-        type="notification",
-        data={"kind": "ticket.refunded", "ticket": ticket.pk, "space": ticket.space_id},
-        space_id=ticket.space_id,
-        audience=Audience.USER,
-        user_ids=[ticket.buyer_id],
+    send_event_on_commit(
+        Notification(
+            space_id=ticket.space_id,
+            user_ids=(ticket.buyer_id,),
+            kind="ticket.refunded",
+            text="Your ticket was refunded.",
+            ticket_id=ticket.pk,
+        )
     )
     logger.info("ticket.refunded", extra={"ticket_id": ticket.pk, "refund_id": refund_id})
     return "refunded"
@@ -179,11 +182,17 @@ def space_rescheduled_notify_holders(*, space_id: int, scheduled_start: str) -> 
         Ticket.objects.filter(space_id=space_id, status=TicketStatus.PAID).values_list("buyer_id", flat=True)
     )
     if holders:
-        publish_on_commit(
-            type="notification",
-            data={"kind": "space.rescheduled", "space": space_id, "scheduled_start": scheduled_start},
-            space_id=space_id,
-            audience=Audience.USER,
-            user_ids=holders,
+        space = Space.objects.select_related("host").get(pk=space_id)
+        send_event_on_commit(
+            Notification(
+                space_id=space_id,
+                user_ids=tuple(holders),
+                kind="space.rescheduled",
+                text=f"{space.title} by {space.host.username}, which you hold a ticket for, moved to {scheduled_start}",
+                title=space.title,
+                host=space.host.username,
+                state=space.state,
+                scheduled_start=scheduled_start,
+            )
         )
     return len(holders)

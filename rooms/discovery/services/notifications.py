@@ -23,13 +23,14 @@ from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.utils.module_loading import import_string
 
+from accounts import events as account_events
 from rooms.models import Notification, NotificationKind, Reminder, Space
 from spaces_project.common.handoff import enqueue_on_commit
-from spaces_project.common.realtime import Audience, publish_on_commit
+from spaces_project.realtime.events import send_event_on_commit
 
 logger = logging.getLogger(__name__)
 
-NOTIFICATION = "notification"  # websocket event type on the personal channel
+NOTIFICATION = account_events.Notification.type  # the websocket event on the personal channel
 
 _SUBJECTS = {
     NotificationKind.SPACE_STARTED: "{host} is live: {title}",
@@ -76,8 +77,11 @@ OLD_HOME = "rooms.notifications"
 
 
 def notification_text(notification: Notification) -> str:
-    data = notification.data
-    template = _SUBJECTS.get(NotificationKind(notification.kind), "{title}")
+    return _text(kind=notification.kind, data=notification.data)
+
+
+def _text(*, kind: str, data: dict[str, Any]) -> str:
+    template = _SUBJECTS.get(NotificationKind(kind), "{title}")
     return template.format(host=data.get("host", ""), title=data.get("title", ""), when=data.get("scheduled_start", ""))
 
 
@@ -146,7 +150,18 @@ def reminders_notify(*, space_id: int, kind: str, key: str = "") -> int:
             batch_size=1000,
         )
         created = list(Notification.objects.filter(space_id=space_id, kind=kind, key=key, user_id__in=user_ids))
-        publish_on_commit(type=NOTIFICATION, data=data, space_id=space_id, audience=Audience.USER, user_ids=user_ids)
+        send_event_on_commit(
+            account_events.Notification(
+                space_id=space_id,
+                user_ids=tuple(user_ids),
+                kind=kind,  # type: ignore[arg-type]  # a NotificationKind value
+                text=_text(kind=kind, data=data),
+                title=data["title"],
+                host=data["host"],
+                state=data["state"],
+                scheduled_start=data.get("scheduled_start"),
+            )
+        )
         transaction.on_commit(lambda: _send(created))
     logger.info("reminders.notified", extra={"space_id": space_id, "kind": kind, "count": len(created)})
     return len(created)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -22,15 +23,14 @@ from django.db import IntegrityError, transaction
 from accounts.exceptions import AccountSuspended
 from accounts.models import User
 from accounts.selectors import is_blocked
+from rooms import events
 from rooms.exceptions import Banned, BlockedByHost, NotInSpace, SpaceNotFound, SpaceNotLive, SpaceNotScheduled
 from rooms.models import HostMessage, Participant, Reminder, Space, SpaceState
 from rooms.selectors import ban_of
-from spaces_project.common.realtime import Audience, publish_on_commit
+from spaces_project.realtime.events import send_event_on_commit
 
 logger = logging.getLogger(__name__)
 
-REACTION = "reaction"
-MESSAGE_RECEIVED = "message.received"
 REACTION_EMOJI = ("👏", "😂", "❤️", "🔥", "💯", "🙌", "😮", "👍")
 MESSAGE_MAX_LEN = 280
 
@@ -132,7 +132,7 @@ def reaction_send(*, space_id: int, user: User, emoji: str) -> bool:
     _count_reaction(space.pk)
     if not _within_space_budget(space.pk):
         return False
-    publish_on_commit(type=REACTION, data={"emoji": emoji, "user_id": user.pk}, space_id=space.pk, seq=space.seq)
+    send_event_on_commit(events.Reaction(space_id=space.pk, seq=space.seq, emoji=emoji, user_id=user.pk))
     return True
 
 
@@ -155,18 +155,14 @@ def host_message_send(*, space_id: int, user: User, text: str) -> HostMessage:
     space = _space(space_id)
     _check_present(space=space, user=user)
     msg = HostMessage.objects.create(space=space, sender=user, text=text)
-    publish_on_commit(
-        type=MESSAGE_RECEIVED,
-        data=host_message_data(msg, sender=user),
-        space_id=space.pk,
-        audience=Audience.HOSTS,
-        seq=space.seq,
+    send_event_on_commit(
+        events.MessageReceived(space_id=space.pk, seq=space.seq, **host_message_data(msg, sender=user))
     )
     logger.info("host_message.sent", extra={"space_id": space.pk, "user_id": user.pk, "message_id": msg.pk})
     return msg
 
 
-def host_message_data(msg: HostMessage, *, sender: User) -> dict[str, object]:
+def host_message_data(msg: HostMessage, *, sender: User) -> dict[str, Any]:
     return {
         "id": msg.pk,
         "user_id": sender.pk,
