@@ -41,7 +41,7 @@ from rooms.selectors import access_space_for_host_team
 from rooms.services._common import audit, lock_participant, lock_space
 from rooms.services.lifecycle import space_end
 from rooms.services.moderation import cohost_rows_revoke, participant_eject
-from spaces_project.common.realtime import Audience, publish_on_commit
+from spaces_project.realtime.publish import Audience, publish_on_commit
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 All writes go through the REST API; the only client frames are ``{"action": "resync"}`` (answered
 with a fresh snapshot) and ``{"action": "ping"}``. Room, host-team and personal frames come from the
-process hub (:mod:`spaces_project.common.hub`).
+process hub (:mod:`spaces_project.realtime.hub`).
 Refusals close the socket with a 4xxx code whose reason is the error code (docs/protocol.md).
 """
 
@@ -21,10 +21,10 @@ from channels.layers import DEFAULT_CHANNEL_LAYER
 
 from rooms.services.guests import guest_pass_check
 from rooms.snapshot import close_code_for, space_snapshot
-from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
-from spaces_project.common.hub import Hub, Sink, get_hub, now_iso, shed_handshake
-from spaces_project.common.offthread import db_offthread
+from spaces_project.realtime import publish as realtime
+from spaces_project.realtime.hub import Hub, Sink, get_hub, now_iso, shed_handshake
+from spaces_project.realtime.offthread import db_offthread
 
 logger = logging.getLogger(__name__)
 

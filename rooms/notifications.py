@@ -25,7 +25,7 @@ from django.utils.module_loading import import_string
 
 from rooms.models import Notification, NotificationKind, Reminder, Space
 from spaces_project.common.handoff import enqueue_on_commit
-from spaces_project.common.realtime import Audience, publish_on_commit
+from spaces_project.realtime.publish import Audience, publish_on_commit
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import URLPattern, URLResolver, path, re_path
 
 from rooms.consumers import space_consumer_app
-from spaces_project.common.hub import now_iso
-from spaces_project.common.realtime import CLOSE_NOT_FOUND
+from spaces_project.realtime.hub import now_iso
+from spaces_project.realtime.publish import CLOSE_NOT_FOUND
 
 
 class NoRouteConsumer(AsyncWebsocketConsumer):

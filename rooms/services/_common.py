@@ -13,8 +13,8 @@ from rooms import events
 from rooms.exceptions import NotInSpace, SpaceNotFound, SpaceNotLive
 from rooms.models import Participant, Role, Space, SpaceState
 from spaces_project.common.handoff import enqueue_on_commit
-from spaces_project.common.realtime import Audience, publish_on_commit
 from spaces_project.common.text import BIGINT_MAX
+from spaces_project.realtime.publish import Audience, publish_on_commit
 
 
 def lock_space(*, space_id: int) -> Space:

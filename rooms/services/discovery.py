@@ -25,7 +25,7 @@ from accounts.selectors import is_blocked
 from rooms.exceptions import Banned, BlockedByHost, NotInSpace, SpaceNotFound, SpaceNotLive, SpaceNotScheduled
 from rooms.models import HostMessage, Participant, Reminder, Space, SpaceState
 from rooms.selectors import ban_of
-from spaces_project.common.realtime import Audience, publish_on_commit
+from spaces_project.realtime.publish import Audience, publish_on_commit
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-from spaces_project.common import realtime
+from spaces_project.realtime import publish as realtime
 
 logger = logging.getLogger(__name__)
 

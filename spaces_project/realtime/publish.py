@@ -8,7 +8,7 @@ Transport (see docs/protocol.md, "Delivery"):
 
 - Room and host-team events are encoded to JSON **once** and published as **one** Redis message on the
   Space's channel (:func:`space_channel`). Every server process runs one hub
-  (:mod:`spaces_project.common.hub`) that subscribes once per Space it has sockets for and writes the
+  (:mod:`spaces_project.realtime.hub`) that subscribes once per Space it has sockets for and writes the
   already-encoded frame to its local sockets. Host-team events name their recipients (the host team at
   commit time) in the message header, so they never reach a listener's socket.
 - Personal events (``Audience.USER``) are one message on the user's channel (:func:`user_channel`),
@@ -181,7 +181,7 @@ def publish_message(channel: str, message: bytes) -> None:
     if settings.REDIS_URL:
         _sync_publisher().publish(channel, message)
     else:
-        from spaces_project.common.hub import deliver_in_process
+        from spaces_project.realtime.hub import deliver_in_process
 
         deliver_in_process(channel, message)
 

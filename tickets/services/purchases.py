@@ -23,8 +23,8 @@ from rooms.exceptions import Banned, BlockedByHost
 from rooms.models import Space, SpaceState
 from rooms.selectors import ban_of
 from spaces_project.common.handoff import enqueue_on_commit
-from spaces_project.common.realtime import Audience, publish_on_commit
 from spaces_project.common.text import BIGINT_MAX
+from spaces_project.realtime.publish import Audience, publish_on_commit
 from tickets import stripe_client
 from tickets.exceptions import AlreadyHasTicket, HostCannotBuy, NotTicketed, PaymentProviderError, SalesClosed, SoldOut
 from tickets.models import Ticket, TicketOffer, TicketStatus

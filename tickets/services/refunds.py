@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from rooms.models import SpaceState
 from spaces_project.common.handoff import enqueue_on_commit
-from spaces_project.common.realtime import Audience, publish_on_commit
+from spaces_project.realtime.publish import Audience, publish_on_commit
 from tickets import stripe_client
 from tickets.exceptions import RefundNotAllowed
 from tickets.models import Payout, PayoutStatus, Ticket, TicketOffer, TicketStatus
