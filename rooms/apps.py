@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class RoomsConfig(AppConfig):
     name = "rooms"
+
+    def ready(self) -> None:
+        from rooms import realtime
+        from rooms.selectors import agents_status
+        from spaces_project.common import health
+
+        realtime.register()  # the rules of a Space's sockets, for the realtime layer (which imports no app)
+        health.register_info("agents", agents_status)  # /readyz: which agent holds which Space

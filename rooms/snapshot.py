@@ -33,8 +33,8 @@ from rooms.models import (
 from rooms.services.guests import access_space_for_guest
 from spaces_project.common.exceptions import ApplicationError
 from spaces_project.common.precompiled import Precompiled
-from spaces_project.realtime import publish as realtime
-from spaces_project.realtime.hub import now_iso
+from spaces_project.realtime import wire as realtime
+from spaces_project.realtime.wire import now_iso
 from tickets.selectors import access_ticket_for_join
 
 # Refusal codes of the websocket: the error code of the access check → the close code (docs/protocol.md).

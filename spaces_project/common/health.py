@@ -1,8 +1,13 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
+
+The readiness body can carry informational entries from the apps (``register_info``, called from their
+``AppConfig.ready``: rooms adds which agent holds which Space); this module imports no app.
+"""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 import redis
@@ -49,13 +54,22 @@ def _check_livekit() -> str | None:
     return None
 
 
-def _agents() -> list[dict[str, object]] | str:
-    try:
-        from rooms.selectors import agents_status
+_info: dict[str, Callable[[], object]] = {}
 
-        return agents_status()
-    except Exception as exc:  # the database is down (already reported above)
-        return f"unknown ({type(exc).__name__})"
+
+def register_info(name: str, read: Callable[[], object]) -> None:
+    """Add ``name: read()`` to the readiness body (informational: it never makes the process unready)."""
+    _info[name] = read
+
+
+def _read_info() -> dict[str, object]:
+    body: dict[str, object] = {}
+    for name, read in _info.items():
+        try:
+            body[name] = read()
+        except Exception as exc:  # the database is down (already reported above)
+            body[name] = f"unknown ({type(exc).__name__})"
+    return body
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
@@ -71,6 +85,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
         },
         "failed": sorted(failed),
         # Informational (an unhealthy agent does not make the web process unready): which agent holds which Space.
-        "agents": _agents(),
+        **_read_info(),
     }
     return JsonResponse(body, status=503 if failed else 200)

@@ -1,14 +1,15 @@
 """The per-process fan-out hub: one Redis subscription per Space, one encoded frame for every local socket.
 
-A server process holds one :class:`Hub` per event loop. A websocket consumer registers a :class:`Sink`
-for its socket; the hub subscribes to the Space's Redis channel when the first local socket of that
-Space registers, and unsubscribes after the last one leaves. A room event therefore costs one Redis
-message per server process and one JSON encode (done by the publisher), whatever the number of
-listeners; the hub writes the same ``str`` to every socket.
+A server process holds one :class:`Hub` per event loop. A websocket consumer registers a
+:class:`~spaces_project.realtime.sink.Sink` for its socket; the hub subscribes to the Space's Redis
+channel when the first local socket of that Space registers, and unsubscribes after the last one leaves.
+A room event therefore costs one Redis message per server process and one JSON encode (done by the
+publisher), whatever the number of listeners; the hub writes the same ``str`` to every socket (the sink
+applies back-pressure per socket).
 
-Slow sockets: each sink writes without waiting on any other. While a socket's transport is paused
-(the client does not read), its frames queue in the sink, up to ``SINK_MAX_PENDING``; past that the
-socket is closed with 4408 and the client reconnects and gets a snapshot. Others are never delayed.
+The hub knows no event type: the message header says who gets a frame and which sockets close after
+it; coalesced types and per-Space gauges are the ones the apps registered
+(:mod:`spaces_project.realtime.rules`).
 
 After a lost Redis connection the hub reconnects, resubscribes, and tells every socket to resync:
 events published while it was gone are not replayed by Redis pub/sub, the snapshot repairs that.
@@ -17,246 +18,33 @@ events published while it was gone are not replayed by Redis pub/sub, the snapsh
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import struct
-from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
 
-from spaces_project.realtime import publish as realtime
+from spaces_project.realtime.publish import redis_client_kwargs
+from spaces_project.realtime.rules import RULES, Gauge
+from spaces_project.realtime.sink import Sink, shed_handshake
+from spaces_project.realtime.wire import (
+    Audience,
+    channel_prefix,
+    decode_message,
+    encode_frame,
+    now_iso,
+    space_channel,
+    text_frame,
+    user_channel,
+)
+
+__all__ = ["Hub", "Sink", "deliver_in_process", "get_hub", "now_iso", "shed_handshake", "text_frame"]
 
 logger = logging.getLogger(__name__)
 
-SINK_MAX_PENDING = 64  # frames waiting on one socket before it is dropped
 SUBSCRIBE_WAIT_S = 5.0
-COUNT_INTERVAL_S = 1.0  # listeners.count at most once a second per Space
-REACTION_WINDOW_S = 0.25  # reactions at most four events a second per Space
 RECONNECT_MAX_BACKOFF_S = 5.0
-
-SendFn = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class Sink:
-    """One websocket as the hub sees it: an ordered, bounded pipe of frames to the ASGI ``send``.
-
-    ``send`` is the server's ASGI send. It is driven step by step without a Task per frame: when the
-    server accepts the frame at once (the usual case) the write costs one function call; when the
-    transport is paused the coroutine is resumed from the future it waits on, and later frames queue.
-    """
-
-    __slots__ = (
-        "_send",
-        "backlog",
-        "busy",
-        "closed",
-        "on_gone",
-        "on_resync",
-        "pending",
-        "raw",
-        "space_id",
-        "syncing",
-        "user_id",
-    )
-
-    def __init__(
-        self,
-        *,
-        send: SendFn,
-        space_id: int,
-        user_id: int,
-        on_resync: Callable[[], None] | None = None,
-        on_gone: Callable[[], None] | None = None,
-    ) -> None:
-        self._send = send
-        self.raw = uvicorn_protocol_of(send)
-        self.space_id = space_id
-        self.user_id = user_id
-        self.on_resync = on_resync
-        self.on_gone = on_gone
-        # Allocated on first use: most sockets never queue anything (an empty deque costs ~600 bytes).
-        self.pending: deque[dict[str, Any]] | None = None
-        self.backlog: deque[tuple[int | None, str]] | None = None  # frames held while a snapshot is built
-        self.busy = False
-        self.closed = False
-        self.syncing = False
-
-    # -- frames from the hub ---------------------------------------------------------------------
-    def deliver(self, frame: str, seq: int | None = None, wire: bytes | None = None) -> None:
-        """Hand one room frame to this socket; ``seq`` lets a snapshot in progress skip what it covers.
-
-        ``wire`` is the same frame already framed for the websocket (built once per event): on uvicorn,
-        while the socket is writable and nothing is queued, it goes straight to the transport.
-        """
-        if self.closed:
-            return
-        raw = self.raw
-        if (
-            wire is not None
-            and raw is not None
-            and not self.syncing
-            and not self.busy
-            and raw.writable.is_set()
-            and raw.handshake_complete
-            and not raw.close_sent
-            and not raw.transport.is_closing()
-        ):
-            raw.transport.write(wire)
-            return
-        if self.syncing:
-            if self.backlog is None:
-                self.backlog = deque()
-            elif len(self.backlog) >= SINK_MAX_PENDING:
-                self.drop()
-                return
-            self.backlog.append((seq, frame))
-            return
-        self.write(frame)
-
-    def begin_sync(self) -> None:
-        self.syncing = True
-
-    def end_sync(self, snapshot_frame: str, snapshot_seq: int) -> None:
-        """Send the snapshot, then the frames that arrived while it was built and are newer than it."""
-        self.syncing = False
-        self.write(snapshot_frame)
-        backlog, self.backlog = self.backlog, None
-        for seq, frame in backlog or ():
-            if seq is None or seq > snapshot_seq:
-                self.write(frame)
-
-    def end_sync_refused(self, code: str, detail: str) -> None:
-        """The resync found the user may no longer follow the Space: say why (the caller closes)."""
-        self.syncing = False
-        self.backlog = None
-        error = {"code": code, "detail": detail, "extra": {}}
-        envelope = {"type": "error", "seq": None, "space": self.space_id, "ts": now_iso(), "data": error}
-        self.write(json.dumps(envelope, separators=(",", ":")))
-
-    # -- the pipe ----------------------------------------------------------------------------------
-    def write(self, frame: str) -> None:
-        self._push({"type": "websocket.send", "text": frame})
-
-    def close(self, code: int, reason: str = "") -> None:
-        """Close after the frames already queued (their order is kept)."""
-        if self.closed:
-            return
-        self._push({"type": "websocket.close", "code": code, "reason": reason})
-        self.closed = True
-
-    def drop(self) -> None:
-        """The socket fell behind: forget its queue and close it with 4408 so the client resyncs."""
-        if self.closed:
-            return
-        logger.info("realtime.sink_dropped", extra={"space_id": self.space_id, "user_id": self.user_id})
-        self.pending = self.backlog = None
-        self.close(realtime.CLOSE_TOO_SLOW, "too_slow")
-        if self.on_gone is not None:
-            self.on_gone()
-
-    def _push(self, message: dict[str, Any]) -> None:
-        if self.closed:
-            return
-        if self.busy:
-            if self.pending is None:
-                self.pending = deque()
-            elif len(self.pending) >= SINK_MAX_PENDING and message["type"] == "websocket.send":
-                self.drop()
-                return
-            self.pending.append(message)
-            return
-        self._start(message)
-
-    def _start(self, message: dict[str, Any]) -> None:
-        while True:
-            if not self._step(self._send(message)):
-                return  # suspended: resumes from the future's callback
-            if not self.pending:
-                return
-            message = self.pending.popleft()
-
-    def _step(self, coro: Any) -> bool:
-        """Advance ``coro``; True when it finished, False when it waits on a future."""
-        try:
-            waited = coro.send(None)
-        except StopIteration:
-            self.busy = False
-            return True
-        except BaseException:  # the client is gone; nothing else to do for it
-            self.busy = False
-            self.closed = True
-            self.pending = None
-            if self.on_gone is not None:
-                self.on_gone()
-            return True
-        self.busy = True
-        if waited is None:  # a bare yield (asyncio.sleep(0))
-            asyncio.get_running_loop().call_soon(self._resume, coro)
-        else:
-            waited._asyncio_future_blocking = False
-            waited.add_done_callback(lambda _f: self._resume(coro))
-        return False
-
-    def _resume(self, coro: Any) -> None:
-        if self._step(coro) and self.pending:
-            self._start(self.pending.popleft())
-
-
-def uvicorn_protocol_of(send: Any) -> Any:
-    """Uvicorn's websocket protocol behind an ASGI ``send`` (through Channels' wrappers), or None.
-
-    With it the hub writes a pre-framed message to the transport itself: the server's per-socket
-    Python framing and the session middleware's per-send checks are what dominate fan-out time.
-    Only used while uvicorn reports the transport writable; otherwise the normal ASGI send runs.
-    """
-    try:
-        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-    except ImportError:  # pragma: no cover - uvicorn is a pinned dependency
-        return None
-    target = send
-    for _ in range(8):
-        owner = getattr(target, "__self__", None)
-        if isinstance(owner, WebSocketsSansIOProtocol):
-            return owner
-        target = getattr(owner, "real_send", None)  # channels.sessions.InstanceSessionWrapper
-        if target is None:
-            return None
-    return None
-
-
-def shed_handshake(sink: Sink, scope: dict[str, Any]) -> None:
-    """Free what only the handshake needed, once the socket is open (≈ 3 KB of an idle socket).
-
-    The request headers (the scope's list, shared by every middleware's copy of the scope) and, on
-    uvicorn, the protocol's parsed handshake request and response stay referenced for the socket's
-    life though nothing reads them after ``accept``.
-    """
-    headers = scope.get("headers")
-    if isinstance(headers, list):
-        headers.clear()
-    raw = sink.raw
-    if raw is not None and raw.handshake_complete:
-        for name in ("request", "response"):
-            if hasattr(raw, name):
-                setattr(raw, name, None)
-
-
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked, unfragmented websocket text frame (RFC 6455 5.2) as a server sends it."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 class Hub:
@@ -270,15 +58,15 @@ class Hub:
         self._redis: Any = None
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
-        self._ticker: asyncio.Task[None] | None = None
+        self._tickers: dict[str, asyncio.Task[None]] = {}  # by gauge type
         self._connected = asyncio.Event()
         # Channels to (un)subscribe, sent in batches by one flusher task (``_flush_subscriptions``).
         self._pending_subscribe: list[str] = []
         self._pending_unsubscribe: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._counts: dict[int, int] = {}
-        self._reactions: dict[int, dict[str, int]] = {}
-        self._reaction_seq: dict[int, int | None] = {}
+        self._gauge_values: dict[int, dict[str, dict[str, Any]]] = {}  # by Space, then gauge type: last sent
+        self._coalesced: dict[tuple[int, str], dict[str, int]] = {}  # (Space, type) → counts of this window
+        self._coalesced_seq: dict[tuple[int, str], int | None] = {}
         self.reconnects = 0
 
     # -- sockets ------------------------------------------------------------------------------------
@@ -289,9 +77,9 @@ class Hub:
         """
         channels = []
         if not self.sinks[sink.space_id]:
-            channels.append(realtime.space_channel(sink.space_id))
+            channels.append(space_channel(sink.space_id))
         if not self.user_sinks[sink.user_id]:
-            channels.append(realtime.user_channel(sink.user_id))
+            channels.append(user_channel(sink.user_id))
         self.sinks[sink.space_id].add(sink)
         self.user_sinks[sink.user_id].add(sink)
         self._ensure_tasks()
@@ -300,7 +88,7 @@ class Hub:
         await self._subscribe(channels)
         waits = [
             self._confirmed[name]
-            for name in (realtime.space_channel(sink.space_id), realtime.user_channel(sink.user_id))
+            for name in (space_channel(sink.space_id), user_channel(sink.user_id))
             if name in self._confirmed
         ]
         try:
@@ -350,14 +138,14 @@ class Hub:
             space_sinks.discard(sink)
             if not space_sinks:
                 del self.sinks[sink.space_id]
-                self._counts.pop(sink.space_id, None)
-                gone.append(realtime.space_channel(sink.space_id))
+                self._gauge_values.pop(sink.space_id, None)
+                gone.append(space_channel(sink.space_id))
         user_sinks = self.user_sinks.get(sink.user_id)
         if user_sinks is not None and sink in user_sinks:
             user_sinks.discard(sink)
             if not user_sinks:
                 del self.user_sinks[sink.user_id]
-                gone.append(realtime.user_channel(sink.user_id))
+                gone.append(user_channel(sink.user_id))
         for name in gone:
             self._confirmed.pop(name, None)
         if gone and settings.REDIS_URL and self._connected.is_set():
@@ -365,15 +153,17 @@ class Hub:
             self._flush_soon()
 
     def _wanted(self) -> set[str]:
-        wanted = {realtime.space_channel(sid) for sid, sinks in self.sinks.items() if sinks}
-        wanted.update(realtime.user_channel(uid) for uid, sinks in self.user_sinks.items() if sinks)
+        wanted = {space_channel(sid) for sid, sinks in self.sinks.items() if sinks}
+        wanted.update(user_channel(uid) for uid, sinks in self.user_sinks.items() if sinks)
         return wanted
 
     def _ensure_tasks(self) -> None:
         if settings.REDIS_URL and (self._reader is None or self._reader.done()):
             self._reader = self.loop.create_task(self._read_forever())
-        if self._ticker is None or self._ticker.done():
-            self._ticker = self.loop.create_task(self._tick_counts())
+        for gauge in RULES.gauges.values():
+            ticker = self._tickers.get(gauge.type)
+            if ticker is None or ticker.done():
+                self._tickers[gauge.type] = self.loop.create_task(self._tick_gauge(gauge))
 
     # -- incoming messages ---------------------------------------------------------------------------
     def dispatch(self, space_id: int, raw: bytes) -> None:
@@ -381,12 +171,13 @@ class Hub:
         sinks = self.sinks.get(space_id)
         if not sinks:
             return
-        header, frame = realtime.decode_message(raw)
-        if header.get("k") == realtime.REACTION:
-            self._add_reaction(space_id, header)
+        header, frame = decode_message(raw)
+        kind = header.get("k")
+        if kind is not None and kind in RULES.coalesce:
+            self._add_coalesced(space_id, kind, header)
             return
         seq = header.get("seq")
-        if header.get("a") == realtime.Audience.HOSTS:
+        if header.get("a") == Audience.HOSTS:
             to = set(header.get("to") or ())
             targets = [s for s in sinks if s.user_id in to]
         else:
@@ -407,7 +198,7 @@ class Hub:
         sinks = self.user_sinks.get(user_id)
         if not sinks:
             return
-        _header, frame = realtime.decode_message(raw)
+        _header, frame = decode_message(raw)
         wire = text_frame(frame.encode())
         for sink in list(sinks):
             sink.deliver(frame, None, wire)
@@ -417,22 +208,24 @@ class Hub:
         for sink in list(self.sinks.get(space_id, ())):
             sink.deliver(frame, None, wire)
 
-    def _add_reaction(self, space_id: int, header: dict[str, Any]) -> None:
-        emoji = str(header.get("emoji", ""))
-        counts = self._reactions.get(space_id)
+    def _add_coalesced(self, space_id: int, type_: str, header: dict[str, Any]) -> None:
+        rule = RULES.coalesce[type_]
+        value = str(header.get(rule.field, ""))
+        key = (space_id, type_)
+        counts = self._coalesced.get(key)
         if counts is None:
-            counts = self._reactions[space_id] = {}
-            self.loop.call_later(REACTION_WINDOW_S, self._flush_reactions, space_id)
-        counts[emoji] = counts.get(emoji, 0) + 1
-        self._reaction_seq[space_id] = header.get("seq")
+            counts = self._coalesced[key] = {}
+            self.loop.call_later(rule.window_s, self._flush_coalesced, key)
+        counts[value] = counts.get(value, 0) + 1
+        self._coalesced_seq[key] = header.get("seq")
 
-    def _flush_reactions(self, space_id: int) -> None:
-        counts = self._reactions.pop(space_id, None)
-        seq = self._reaction_seq.pop(space_id, None)
+    def _flush_coalesced(self, key: tuple[int, str]) -> None:
+        counts = self._coalesced.pop(key, None)
+        seq = self._coalesced_seq.pop(key, None)
         if not counts:
             return
-        frame = _frame(realtime.REACTION, space_id, seq, {"counts": counts})
-        self.broadcast_local(space_id, frame)
+        space_id, type_ = key
+        self.broadcast_local(space_id, encode_frame(type_, space_id, seq, {"counts": counts}))
 
     # -- Redis ---------------------------------------------------------------------------------------
     async def _connect(self) -> None:
@@ -444,12 +237,12 @@ class Hub:
         self._redis = Redis.from_url(
             settings.REDIS_URL,
             retry=Retry(NoBackoff(), 0),
-            client_name=f"{realtime.channel_prefix()}:hub:{os.getpid()}",
-            **realtime.redis_client_kwargs(),
+            client_name=f"{channel_prefix()}:hub:{os.getpid()}",
+            **redis_client_kwargs(),
         )
         self._pubsub = self._redis.pubsub()
         # Space 0 never exists: it keeps the connection subscribed while this process has no sockets.
-        await self._pubsub.subscribe(realtime.space_channel(0))
+        await self._pubsub.subscribe(space_channel(0))
         # From here a registering socket subscribes by itself; then catch up on the ones already here.
         self._connected.set()
         channels = sorted(self._wanted())
@@ -491,8 +284,8 @@ class Hub:
                 backoff = min(backoff * 2, RECONNECT_MAX_BACKOFF_S)
 
     async def _read_loop(self) -> None:
-        space_prefix = realtime.space_channel(0)[:-1].encode()
-        user_prefix = realtime.user_channel(0)[:-1].encode()
+        space_prefix = space_channel(0)[:-1].encode()
+        user_prefix = user_channel(0)[:-1].encode()
         while True:
             # A bounded wait (not a blocking read) so the health check PING runs on idle connections.
             message = await self._pubsub.get_message(timeout=1.0)
@@ -523,38 +316,35 @@ class Hub:
                 if sink.on_resync is not None:
                     sink.on_resync()
 
-    # -- coalesced listener counts ---------------------------------------------------------------
-    async def _tick_counts(self) -> None:
+    # -- gauges (the listener count) -------------------------------------------------------------
+    async def _tick_gauge(self, gauge: Gauge) -> None:
+        """Every ``interval_s``: read the gauge for the Spaces with local sockets; send what changed."""
         from channels.db import database_sync_to_async
 
-        from rooms.snapshot import listener_counts
-
-        read = database_sync_to_async(listener_counts)
+        read = database_sync_to_async(gauge.read)
         while True:
-            await asyncio.sleep(COUNT_INTERVAL_S)
+            await asyncio.sleep(gauge.interval_s)
             if not self.sinks:
                 continue
             try:
-                counts = await read(space_ids=list(self.sinks))
+                values = await read(list(self.sinks))
             except Exception:
-                logger.warning("realtime.count_failed", exc_info=True)
+                logger.warning("realtime.gauge_failed", extra={"gauge": gauge.type}, exc_info=True)
                 continue
-            for space_id, (count, seq) in counts.items():
-                if self._counts.get(space_id) == count or space_id not in self.sinks:
+            for space_id, (data, seq) in values.items():
+                if space_id not in self.sinks:
                     continue
-                self._counts[space_id] = count
-                self.broadcast_local(space_id, _frame("listeners.count", space_id, seq, {"count": count}))
+                sent = self._gauge_values.setdefault(space_id, {})
+                if sent.get(gauge.type) == data:
+                    continue
+                sent[gauge.type] = data
+                self.broadcast_local(space_id, encode_frame(gauge.type, space_id, seq, data))
 
     async def aclose(self) -> None:
-        for task in (self._reader, self._ticker, self._flusher):
+        for task in (self._reader, self._flusher, *self._tickers.values()):
             if task is not None:
                 task.cancel()
         await self._disconnect()
-
-
-def _frame(type_: str, space_id: int, seq: int | None, data: dict[str, Any]) -> str:
-    envelope = {"type": type_, "seq": seq, "space": space_id, "ts": now_iso(), "data": data}
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
 
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}

@@ -1,148 +1,64 @@
-"""Realtime events: the envelope, the wire format, and publishing on commit.
+"""Publishing on commit: services hand an event over inside their transaction; it leaves after commit.
 
-Services call :func:`publish_on_commit` inside their transaction. Room events take the next ``seq`` of
-the Space in that same transaction (so the number is persisted with the change it describes) and are
-sent only after the transaction commits; a rolled-back change never reaches a socket.
+Services call :func:`publish_on_commit` inside their transaction. It takes no number itself: an event's
+``seq`` is whatever the caller passes. A room event's service takes the next ``Space.seq`` in that same
+transaction and passes it (so the number is persisted with the change it describes); the rooms services
+give host-team and personal events the Space's current ``seq`` without taking a new one; events with no
+Space state behind them (``notification``) pass none and carry ``null``. Nothing is sent before the
+transaction commits: a rolled-back change never reaches a socket.
 
 Transport (see docs/protocol.md, "Delivery"):
 
 - Room and host-team events are encoded to JSON **once** and published as **one** Redis message on the
-  Space's channel (:func:`space_channel`). Every server process runs one hub
-  (:mod:`spaces_project.realtime.hub`) that subscribes once per Space it has sockets for and writes the
-  already-encoded frame to its local sockets. Host-team events name their recipients (the host team at
-  commit time) in the message header, so they never reach a listener's socket.
-- Personal events (``Audience.USER``) are one message on the user's channel (:func:`user_channel`),
-  read by the hubs of the processes that hold that user's sockets.
+  Space's channel (:func:`~spaces_project.realtime.wire.space_channel`). Every server process runs one
+  hub (:mod:`spaces_project.realtime.hub`) that subscribes once per Space it has sockets for and writes
+  the already-encoded frame to its local sockets. Host-team events name their recipients (the host team
+  at commit time, from the registered source: :mod:`spaces_project.realtime.rules`) in the message
+  header, so they never reach a listener's socket.
+- Personal events (``Audience.USER``) are one message on the user's channel
+  (:func:`~spaces_project.realtime.wire.user_channel`), read by the hubs of the processes that hold that
+  user's sockets.
 - Without Redis (the embedded default) the same messages are handed to the hubs of this process.
-- ``SPACES_REALTIME_TRANSPORT=group`` switches every event to the stock Channels ``group_send`` path
-  (one layer channel per socket); it exists for the side-by-side benchmark (bench/fanout.py).
+- :func:`use_transport` replaces all of this in one process; only the benchmark does (bench/stock.py,
+  the stock Channels group path it compares the hub with).
 """
 
 from __future__ import annotations
 
-import enum
-import json
 import logging
 import threading
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from spaces_project.realtime import rules
+from spaces_project.realtime.wire import Audience, Event, encode_message, space_channel, user_channel
+
+__all__ = ["Audience", "Event", "publish_message", "publish_on_commit", "use_transport"]
+
 logger = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
-
-# Event types whose delivery has a side effect on the sockets (see hub.py).
-SPACE_ENDED = "space.ended"
-PARTICIPANT_REMOVED = "participant.removed"
-REACTION = "reaction"
-
-# Websocket close codes; docs/protocol.md lists them. Stable forever.
-CLOSE_NOT_AUTHENTICATED = 4401
-CLOSE_TICKET_REQUIRED = 4402
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_TOO_SLOW = 4408
-CLOSE_NOT_LIVE = 4409
-CLOSE_ENDED = 4410
-CLOSE_FULL = 4429
-
-
-class Audience(enum.StrEnum):
-    ROOM = "room"  # everyone connected to the Space
-    HOSTS = "hosts"  # the host team (host and co-hosts) of the Space
-    USER = "user"  # one user's personal channel
-
-
-def room_group(space_id: int) -> str:
-    return f"space.{space_id}"
-
-
-def hosts_group(space_id: int) -> str:
-    return f"space.{space_id}.hosts"
-
-
-def user_group(user_id: int) -> str:
-    return f"user.{user_id}"
-
-
-def channel_prefix() -> str:
-    return str(getattr(settings, "SPACES_CHANNEL_PREFIX", "spaces"))
-
-
-def space_channel(space_id: int) -> str:
-    """The Redis pub/sub channel of one Space: one message per event, read once per server process."""
-    return f"{channel_prefix()}:rt:space:{space_id}"
-
-
-def user_channel(user_id: int) -> str:
-    """The Redis pub/sub channel of one user's personal events (read by the processes holding their sockets)."""
-    return f"{channel_prefix()}:rt:user:{user_id}"
-
-
-def transport_mode() -> str:
-    return str(getattr(settings, "SPACES_REALTIME_TRANSPORT", "hub"))
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    space: int | None
-    data: dict[str, Any]
-    seq: int | None = None
-    ts: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
-
-    def envelope(self) -> dict[str, Any]:
-        return {"type": self.type, "seq": self.seq, "space": self.space, "ts": self.ts, "data": self.data}
-
-    def encode(self) -> str:
-        return json.dumps(self.envelope(), separators=(",", ":"), ensure_ascii=False)
-
-
-def encode_message(header: dict[str, Any], frame: str) -> bytes:
-    """Wire format on a Space channel: one line of JSON header, then the frame exactly as sockets get it."""
-    return json.dumps(header, separators=(",", ":")).encode() + b"\n" + frame.encode()
-
-
-def decode_message(raw: bytes) -> tuple[dict[str, Any], str]:
-    head, _, frame = raw.partition(b"\n")
-    return json.loads(head), frame.decode()
-
-
-def _target_user(data: dict[str, Any]) -> int | None:
-    value = data.get("user_id", data.get("user"))
-    return value if isinstance(value, int) else None
+Transport = Callable[[Event, Audience, list[int]], None]
 
 
 def _header_for(event: Event, audience: Audience) -> dict[str, Any]:
+    """The message header: audience, ``seq``, and the delivery rules the hubs apply (rules.py)."""
     assert event.space is not None
     header: dict[str, Any] = {"a": str(audience), "seq": event.seq}
     if audience is Audience.HOSTS:
-        header["to"] = host_team_ids(space_id=event.space)
-    if event.type == SPACE_ENDED:
-        header["close"] = {"code": CLOSE_ENDED, "reason": "space_ended"}
-    elif event.type == PARTICIPANT_REMOVED and (target := _target_user(event.data)) is not None:
-        header["close"] = {"code": CLOSE_FORBIDDEN, "reason": "removed", "users": [target]}
-    if event.type == REACTION:
-        header["k"] = REACTION
-        header["emoji"] = str(event.data.get("emoji", ""))
+        header["to"] = rules.host_team_ids(event.space)
+    close = rules.close_for(event.type, event.data)
+    if close is not None:
+        header["close"] = {"code": close.code, "reason": close.reason}
+        if close.users is not None:
+            header["close"]["users"] = close.users
+    coalesce = rules.RULES.coalesce.get(event.type)
+    if coalesce is not None:
+        header["k"] = event.type
+        header[coalesce.field] = str(event.data.get(coalesce.field, ""))
     return header
-
-
-def host_team_ids(*, space_id: int) -> list[int]:
-    """The host and current co-hosts of a Space: the recipients of a host-team event.
-
-    The same rule as every host-team check (``rooms.selectors.host_team_role``): a co-host of a Space
-    that is not live, or one banned from it or by its host, gets nothing.
-    """
-    from rooms.selectors import host_team_user_ids  # realtime is Spaces-specific plumbing
-
-    return host_team_user_ids(space_id=space_id)
 
 
 # --- transport ------------------------------------------------------------------------------------
@@ -186,43 +102,31 @@ def publish_message(channel: str, message: bytes) -> None:
         deliver_in_process(channel, message)
 
 
-def _send_group(group: str, event: Event, to: list[int] | None = None) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    message: dict[str, Any] = {"type": "spaces.event", "event": event.envelope()}
-    if to is not None:
-        message["to"] = to
-    async_to_sync(layer.group_send)(group, message)
+def hub_transport(event: Event, audience: Audience, user_ids: list[int]) -> None:
+    """The production transport: one message per event on the Space's channel, or per user."""
+    if audience is Audience.USER:
+        message = encode_message({"a": str(audience), "seq": event.seq}, event.encode())
+        for uid in user_ids:
+            publish_message(user_channel(uid), message)
+    else:
+        assert event.space is not None
+        publish_message(space_channel(event.space), encode_message(_header_for(event, audience), event.encode()))
+
+
+_transport: Transport = hub_transport
+
+
+def use_transport(transport: Transport | None) -> None:
+    """Send this process's events through ``transport`` from now on; ``None`` restores the hub's."""
+    global _transport
+    _transport = transport or hub_transport
 
 
 def _publish(event: Event, audience: Audience, user_ids: list[int]) -> None:
     try:
-        if transport_mode() == "group":
-            _publish_stock(event, audience, user_ids)
-        elif audience is Audience.USER:
-            message = encode_message({"a": str(audience), "seq": event.seq}, event.encode())
-            for uid in user_ids:
-                publish_message(user_channel(uid), message)
-        else:
-            assert event.space is not None
-            publish_message(space_channel(event.space), encode_message(_header_for(event, audience), event.encode()))
+        _transport(event, audience, user_ids)
     except Exception:  # the database is the truth; sockets resync on reconnect
         logger.exception("realtime.publish_failed", extra={"event_type": event.type, "space_id": event.space})
-
-
-def _publish_stock(event: Event, audience: Audience, user_ids: list[int]) -> None:
-    """The stock Channels path: a group per Space, a channel per socket (benchmark comparison)."""
-    if audience is Audience.USER:
-        groups = [user_group(uid) for uid in user_ids]
-    else:
-        assert event.space is not None
-        groups = [hosts_group(event.space) if audience is Audience.HOSTS else room_group(event.space)]
-    # A socket joins the host-team group when it opens; whoever has left the host team since (demoted,
-    # banned) is still in it, so host-team events name their recipients now, as on the hub path.
-    to = host_team_ids(space_id=event.space) if audience is Audience.HOSTS and event.space is not None else None
-    for group in groups:
-        _send_group(group, event, to)
 
 
 def publish_on_commit(
@@ -236,9 +140,8 @@ def publish_on_commit(
 ) -> Event:
     """Queue an event to be sent once the current transaction commits.
 
-    ``seq`` is the Space sequence number the caller took in this transaction (room events); host-team
-    and personal events carry the Space's current ``seq`` without taking a new one. Host-team events
-    go to the host team as it is when the transaction commits.
+    ``seq`` is sent as given: for a room event, the Space sequence number the caller took in this
+    transaction. Host-team events go to the host team as it is when the transaction commits.
     """
     if audience is not Audience.USER and space_id is None:
         raise ValueError("room and host-team events need a space_id")

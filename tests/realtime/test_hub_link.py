@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 from redis.asyncio import Redis
 
-from spaces_project.realtime import publish as realtime
+from spaces_project.realtime import wire as realtime
 from spaces_project.realtime.hub import Hub, Sink
 
 SPACE, USER = 424242, 434343
