@@ -27,7 +27,7 @@ from django.conf import settings
 
 from spaces_project.realtime.publish import redis_client_kwargs
 from spaces_project.realtime.rules import RULES, Gauge
-from spaces_project.realtime.sink import Sink, shed_handshake
+from spaces_project.realtime.sink import Sink, deliver_all, shed_handshake
 from spaces_project.realtime.wire import (
     Audience,
     channel_prefix,
@@ -182,9 +182,7 @@ class Hub:
             targets = [s for s in sinks if s.user_id in to]
         else:
             targets = list(sinks)
-        wire = text_frame(frame.encode())
-        for sink in targets:
-            sink.deliver(frame, seq, wire)
+        deliver_all(targets, frame, seq)
         close = header.get("close")
         if close:
             users = close.get("users")
@@ -199,14 +197,10 @@ class Hub:
         if not sinks:
             return
         _header, frame = decode_message(raw)
-        wire = text_frame(frame.encode())
-        for sink in list(sinks):
-            sink.deliver(frame, None, wire)
+        deliver_all(list(sinks), frame)
 
     def broadcast_local(self, space_id: int, frame: str) -> None:
-        wire = text_frame(frame.encode())
-        for sink in list(self.sinks.get(space_id, ())):
-            sink.deliver(frame, None, wire)
+        deliver_all(list(self.sinks.get(space_id, ())), frame)
 
     def _add_coalesced(self, space_id: int, type_: str, header: dict[str, Any]) -> None:
         rule = RULES.coalesce[type_]

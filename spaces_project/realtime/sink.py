@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from spaces_project.realtime import uvicorn_fastpath
-from spaces_project.realtime.wire import CLOSE_TOO_SLOW, error_frame
+from spaces_project.realtime.wire import CLOSE_TOO_SLOW, error_frame, text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -71,21 +71,12 @@ class Sink:
         self.syncing = False
 
     # -- frames from the hub ---------------------------------------------------------------------
-    def deliver(self, frame: str, seq: int | None = None, wire: bytes | None = None) -> None:
+    def deliver(self, frame: str, seq: int | None = None) -> None:
         """Hand one room frame to this socket; ``seq`` lets a snapshot in progress skip what it covers.
 
-        ``wire`` is the same frame already framed for the websocket (built once per event): on uvicorn,
-        while the socket is writable and nothing is queued, it goes straight to the transport.
+        (Frames for many sockets go through :func:`deliver_all`, which tries the uvicorn fast path first.)
         """
         if self.closed:
-            return
-        if (
-            wire is not None
-            and self.raw is not None
-            and not self.syncing
-            and not self.busy
-            and uvicorn_fastpath.try_write(self.raw, wire)
-        ):
             return
         if self.syncing:
             if self.backlog is None:
@@ -182,6 +173,13 @@ class Sink:
     def _resume(self, coro: Any) -> None:
         if self._step(coro) and self.pending:
             self._start(self.pending.popleft())
+
+
+def deliver_all(sinks: Iterable[Sink], frame: str, seq: int | None = None) -> None:
+    """Hand one frame to many sockets: framed once; on uvicorn, idle writable sockets get it in one pass."""
+    wire = text_frame(frame.encode())
+    for sink in uvicorn_fastpath.write_idle(sinks, wire):
+        sink.deliver(frame, seq)
 
 
 def shed_handshake(sink: Sink, scope: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ another server, ``SPACES_WS_FAST_PATH=false``) takes the plain ASGI path: the si
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -56,12 +57,30 @@ def protocol_of(send: Any) -> Any:
     return None
 
 
-def try_write(raw: Any, wire: bytes) -> bool:
-    """Write ``wire`` to the socket's transport if uvicorn would send it now; False: use the ASGI send."""
-    if raw.writable.is_set() and raw.handshake_complete and not raw.close_sent and not raw.transport.is_closing():
-        raw.transport.write(wire)
-        return True
-    return False
+def write_idle(sinks: Iterable[Any], wire: bytes) -> list[Any]:
+    """Write ``wire`` to every sink's transport that uvicorn would send it to now; returns the others.
+
+    One pass over a Space's sockets per event, without a call per socket: a sink qualifies when it is on
+    uvicorn (``sink.raw``), open, not building a snapshot and has nothing queued (``closed``,
+    ``syncing``, ``busy``: :class:`~spaces_project.realtime.sink.Sink`), and its transport is writable.
+    """
+    rest = []
+    for sink in sinks:
+        raw = sink.raw
+        if (
+            raw is not None
+            and not sink.closed
+            and not sink.syncing
+            and not sink.busy
+            and raw.writable.is_set()
+            and raw.handshake_complete
+            and not raw.close_sent
+            and not raw.transport.is_closing()
+        ):
+            raw.transport.write(wire)
+        else:
+            rest.append(sink)
+    return rest
 
 
 def shed_handshake(raw: Any) -> None:
