@@ -106,7 +106,10 @@ def _deliver_one(port: int, auth: str) -> tuple[list[Any], dict[str, Any]]:
 
 
 @pytest.mark.parametrize("auth", ["token", "session"])
-def test_the_fast_path_finds_uvicorns_protocol_and_writes_to_it(server: int, writes: list[int], auth: str) -> None:
+def test_the_fast_path_finds_uvicorns_protocol_and_writes_to_it(
+    server: int, writes: list[int], settings: Any, auth: str
+) -> None:
+    settings.SPACES_WS_FAST_PATH = True  # the default; also when the suite runs with the fast path off
     sinks, frame = _deliver_one(server, auth)
     assert len(sinks) == 1
     raw = sinks[0].raw
