@@ -77,6 +77,8 @@ class StockSpaceConsumer(SpaceConsumer):
     _joined_groups: tuple[str, ...] = ()
 
     async def subscribe(self, sink: Sink) -> None:
+        # Registered with the hub as well, as before the move: it sends the listeners.count ticks.
+        await super().subscribe(sink)
         await self._join([user_group(sink.user_id), room_group(self.space_id)])
 
     async def subscribe_host_team(self, sink: Sink) -> None:
