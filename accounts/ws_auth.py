@@ -11,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from accounts.selectors import user_for_token
 from spaces_project.common import security
-from spaces_project.common.offthread import db_offthread
+from spaces_project.realtime.offthread import db_offthread
 
 logger = logging.getLogger(__name__)
 

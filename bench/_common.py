@@ -145,7 +145,6 @@ def server_settings(db_name: str, transport: str, prefix: str) -> dict[str, str]
     """The environment of a measured server: its own channel prefix, no throttles, no LiveKit calls."""
     return {
         "DATABASE_URL": bench_database_url(db_name),
-        "SPACES_REALTIME_TRANSPORT": transport,
         "SPACES_CHANNEL_PREFIX": prefix,
         "SPACES_DISABLE_THROTTLING": "1",
         "DB_CONN_MAX_AGE": "60",
@@ -167,7 +166,8 @@ def start_server(
     env = dict(os.environ)
     env.update(server_settings(db_name, transport, prefix or f"bench-{uuid.uuid4().hex[:8]}"))
     env.update(EXTRA_ENV)
-    app = "spaces_project.asgi:application"
+    # "group": the stock Channels path, served by its own ASGI module (bench/stock.py); "hub": the product.
+    app = "bench.stock_asgi:application" if transport == "group" else "spaces_project.asgi:application"
     if kind == "uvicorn" and os.environ.get("FANOUT_PROFILE"):
         cmd = [sys.executable, "-m", "cProfile", "-o", os.environ["FANOUT_PROFILE"], "-m", "uvicorn", app]
         cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]

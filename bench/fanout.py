@@ -67,7 +67,7 @@ API_TIMEOUT_S = 30.0
 
 def event_frame(space_id: int, seq: int, user_id: int) -> str:
     """The frame a mute sends to every socket, as the product encodes it."""
-    from spaces_project.common.realtime import Event
+    from spaces_project.realtime.wire import Event
 
     return Event(
         type="participant.muted", space=space_id, data={"user_id": user_id, "is_muted": True}, seq=seq
@@ -88,7 +88,7 @@ def publisher(transport: str, port: int, prefix: str, space_id: int, speaker_id:
     import redis
     from django.conf import settings
 
-    from spaces_project.common import realtime
+    from spaces_project.realtime import wire as realtime
 
     settings.SPACES_CHANNEL_PREFIX = prefix  # the server's: the bench speaks to its hub
     client = redis.Redis.from_url(os.environ["REDIS_URL"])

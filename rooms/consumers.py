@@ -2,7 +2,9 @@
 
 All writes go through the REST API; the only client frames are ``{"action": "resync"}`` (answered
 with a fresh snapshot) and ``{"action": "ping"}``. Room, host-team and personal frames come from the
-process hub (:mod:`spaces_project.common.hub`).
+process hub (:mod:`spaces_project.realtime.hub`), which applies the rooms rules registered at start-up
+(``rooms/realtime.py``); the rules of one socket (who may follow a Space, what its snapshot holds, which
+close code a refusal gets) live here and in ``rooms/snapshot.py``.
 Refusals close the socket with a 4xxx code whose reason is the error code (docs/protocol.md).
 """
 
@@ -17,15 +19,15 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import DEFAULT_CHANNEL_LAYER
 
 from rooms.services.guests import guest_pass_check
 from rooms.services.presence import hls_socket_presence
 from rooms.snapshot import close_code_for, space_snapshot
-from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
-from spaces_project.common.hub import Hub, Sink, get_hub, now_iso, shed_handshake
-from spaces_project.common.offthread import db_offthread
+from spaces_project.realtime.hub import Hub, get_hub
+from spaces_project.realtime.offthread import db_offthread
+from spaces_project.realtime.sink import Sink, shed_handshake
+from spaces_project.realtime.wire import now_iso
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,6 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     sink: Sink | None = None
     hub: Hub | None = None
     space_id: int = 0
-    _joined_groups: tuple[str, ...] = ()
     _resync_task: asyncio.Task[None] | None = None
     _resync_again = False
     _hls_user = 0
@@ -73,8 +74,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         # Subscribe first, read after: an event committed meanwhile is either in the snapshot or held in
         # the sink's backlog (and dropped there if the snapshot already covers its seq). One read checks
         # access (the join rules) and builds the snapshot.
-        await self.hub.register(sink)
-        await self._join_groups(self._stock_groups(sink.user_id, host_team=False))
+        await self.subscribe(sink)
         try:
             frame, seq, host_team = await _snapshot(space_id=self.space_id, user=user)
         except ApplicationError as exc:
@@ -83,7 +83,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await self._refuse(exc)
             return
         if host_team:
-            await self._join_groups(self._stock_groups(sink.user_id, host_team=True)[2:])
+            await self.subscribe_host_team(sink)
         sink.end_sync(frame, seq)
         shed_handshake(sink, self.scope)
         if user is not None and b"transport=hls" in self.scope.get("query_string", b""):
@@ -104,16 +104,14 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(envelope, separators=(",", ":")))
         await self.close(code=close_code_for(exc.code), reason=exc.code)
 
-    def _stock_groups(self, user_id: int, *, host_team: bool) -> list[str]:
-        """Groups of the stock Channels path (``StockSpaceConsumer``); none on the hub path."""
-        return []
+    async def subscribe(self, sink: Sink) -> None:
+        """Receive the Space's and the user's events from now on; called before the snapshot is read."""
+        assert self.hub is not None
+        await self.hub.register(sink)
 
-    async def _join_groups(self, groups: list[str]) -> None:
-        if not groups:
-            return
-        for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-        self._joined_groups = (*self._joined_groups, *groups)
+    async def subscribe_host_team(self, sink: Sink) -> None:
+        """The snapshot found a host-team member: nothing to do on the hub, whose host-team messages name
+        their recipients. (The stock Channels path of the benchmark joins a group here: bench/stock.py.)"""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``aclose_old_connections`` before every message.
@@ -129,7 +127,7 @@ class SpaceConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        await self.disconnect(message["code"])  # no Channels groups on this consumer (see StockSpaceConsumer)
+        await self.disconnect(message["code"])  # no Channels layer, so no groups to leave
         raise StopConsumer()
 
     # -- client frames ---------------------------------------------------------------------------
@@ -207,39 +205,3 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await _hls_presence(space_id=self.space_id, user_id=self._hls_user, connected=False)
         if self._resync_task is not None:
             self._resync_task.cancel()
-        for group in self._joined_groups:
-            await self.channel_layer.group_discard(group, self.channel_name)
-
-
-class StockSpaceConsumer(SpaceConsumer):
-    """The same socket on the stock Channels path: one layer channel per socket, groups per Space.
-
-    Selected by ``SPACES_REALTIME_TRANSPORT=group``; it exists so that bench/fanout.py can compare the
-    hub with what channels-redis does out of the box, in the same run.
-    """
-
-    channel_layer_alias = DEFAULT_CHANNEL_LAYER
-
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        await AsyncWebsocketConsumer.websocket_disconnect(self, message)
-
-    def _stock_groups(self, user_id: int, *, host_team: bool) -> list[str]:
-        groups = [realtime.user_group(user_id), realtime.room_group(self.space_id)]
-        return [*groups, realtime.hosts_group(self.space_id)] if host_team else groups
-
-    async def spaces_event(self, message: dict[str, Any]) -> None:
-        if self.sink is None:
-            return
-        to = message.get("to")
-        if to is not None and self.scope["user"].pk not in to:
-            return  # a host-team event, and this user is no longer on the host team
-        event = message["event"]
-        self.sink.deliver(json.dumps(event, separators=(",", ":"), ensure_ascii=False), event.get("seq"))
-        if event.get("type") == realtime.SPACE_ENDED:
-            self.sink.close(realtime.CLOSE_ENDED, "space_ended")
-
-
-def space_consumer_app() -> Any:
-    """The ASGI app for ``/ws/spaces/{id}/`` on the configured transport."""
-    consumer = StockSpaceConsumer if realtime.transport_mode() == "group" else SpaceConsumer
-    return consumer.as_asgi()

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Literal, TypedDict
 
 from rooms.models import Participant
-from spaces_project.common.realtime import CLOSE_ENDED, CLOSE_FORBIDDEN
 from spaces_project.realtime.events import (
     UNSET,
     CloseSockets,
@@ -27,6 +26,7 @@ from spaces_project.realtime.events import (
     Unset,
     UserEvent,
 )
+from spaces_project.realtime.wire import CLOSE_ENDED, CLOSE_FORBIDDEN
 
 RoleName = Literal["host", "cohost", "speaker", "listener"]
 SpaceStateName = Literal["scheduled", "live", "ended", "canceled"]

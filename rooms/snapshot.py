@@ -31,10 +31,10 @@ from rooms.models import (
     SpaceState,
 )
 from rooms.services.guests import access_space_for_guest
-from spaces_project.common import realtime
 from spaces_project.common.exceptions import ApplicationError
-from spaces_project.common.hub import now_iso
 from spaces_project.common.precompiled import Precompiled
+from spaces_project.realtime import wire as realtime
+from spaces_project.realtime.wire import now_iso
 
 # Refusal codes of the websocket: the error code of the access check → the close code (docs/protocol.md).
 CLOSE_CODES: dict[str, int] = {

@@ -1,4 +1,8 @@
-"""Websocket URL routes; each app adds its consumers here. The last route catches every other path."""
+"""Websocket URL routes; each app adds its consumers here. The last route catches every other path.
+
+This module is the project's wiring, like ``urls.py``: it imports the apps' consumers. The realtime layer
+(``spaces_project.realtime``) does not; it is given what it needs by the apps at start-up.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,8 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from rooms.consumers import space_consumer_app
-from spaces_project.common.hub import now_iso
-from spaces_project.common.realtime import CLOSE_NOT_FOUND
+from rooms.consumers import SpaceConsumer
+from spaces_project.realtime.wire import CLOSE_NOT_FOUND, now_iso
 
 
 class NoRouteConsumer(AsyncWebsocketConsumer):
@@ -39,6 +42,6 @@ def no_route_app() -> Any:
 
 
 websocket_urlpatterns: list[URLPattern | URLResolver] = [
-    path("ws/spaces/<int:space_id>/", space_consumer_app()),
+    path("ws/spaces/<int:space_id>/", SpaceConsumer.as_asgi()),
     re_path(r"", no_route_app()),  # keep last
 ]

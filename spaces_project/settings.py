@@ -197,10 +197,11 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-# Realtime: the prefix of the Redis channels (a test run uses its own); "hub" = per-process fan-out,
-# "group" = the stock Channels group path, kept for the side-by-side benchmark (docs/benchmarks.md).
+# Realtime: the prefix of the Redis channels (a test run uses its own). The fast path writes frames to
+# uvicorn's transports directly (spaces_project/realtime/uvicorn_fastpath.py); false = the plain ASGI send
+# on every server, e.g. if a uvicorn upgrade broke the fast path's test.
 SPACES_CHANNEL_PREFIX = os.environ.get("SPACES_CHANNEL_PREFIX", "spaces")
-SPACES_REALTIME_TRANSPORT = os.environ.get("SPACES_REALTIME_TRANSPORT", "hub")
+SPACES_WS_FAST_PATH = env_bool("SPACES_WS_FAST_PATH", default=True)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")

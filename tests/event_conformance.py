@@ -18,7 +18,7 @@ import jsonschema
 from spaces_project.realtime import events as catalogue
 
 # Off only for tests marked ``raw_frames``: transport probes that publish payloads straight to the
-# transport (``spaces_project.common.realtime.publish_on_commit``), outside the catalogue on purpose.
+# transport (``spaces_project.realtime.publish.publish_on_commit``), outside the catalogue on purpose.
 FRAMES_CHECKED = True
 
 

@@ -1,4 +1,8 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
+
+The readiness body can carry informational entries from the apps (``register_info``, called from their
+``AppConfig.ready``: rooms adds which agent holds which Space); this module imports no app.
+"""
 
 from __future__ import annotations
 

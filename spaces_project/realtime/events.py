@@ -29,9 +29,8 @@ import typing
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
-# The one import of the transport (spaces_project/common/realtime.py). The realtime layer's own
-# package owns it once it lands there; this line is the only one to repoint.
-from spaces_project.common import realtime as transport
+from spaces_project.realtime import publish as transport
+from spaces_project.realtime import rules, wire
 
 SCHEMA_ID = "/api/v1/events/schema"
 
@@ -248,26 +247,28 @@ def check(event: Event) -> None:
         raise EventRuleError(f"{cls.type!r} names no recipient")
 
 
-def delivery_header(event: Event) -> dict[str, Any]:
-    """What the hub needs beyond the frame (on the Space channel's header): sockets to close, coalescing."""
-    cls = type(event)
-    header: dict[str, Any] = {}
-    data = event.data()
-    if cls.close is not None:
-        close: dict[str, Any] = {"code": cls.close.code, "reason": cls.close.reason}
-        if cls.close.user_field is not None:
-            target = data.get(cls.close.user_field)
-            if not isinstance(target, int):
-                return header
-            close["users"] = [target]
-        header["close"] = close
-    if cls.coalesce is not None:
-        header["k"] = cls.type
-        header[cls.coalesce.key] = str(data.get(cls.coalesce.key, ""))
-    return header
+def _close_rule(close: CloseSockets) -> rules.CloseRule:
+    def rule(data: dict[str, Any]) -> rules.Close | None:
+        if close.user_field is None:
+            return rules.Close(close.code, close.reason)
+        target = data.get(close.user_field)
+        return rules.Close(close.code, close.reason, users=[target]) if isinstance(target, int) else None
+
+    return rule
 
 
-def send_event_on_commit(event: Event) -> transport.Event:
+def delivery_rules_register() -> None:
+    """Tell the realtime layer the catalogue's delivery rules (``close``, ``coalesce``), keyed by type: the
+    classes are their one source. Called from ``AppConfig.ready`` (rooms/realtime.py), once apps load."""
+    for type_, classes in catalogue().items():
+        for cls in classes:
+            if cls.close is not None:
+                rules.register_close(type_, _close_rule(cls.close))
+            if cls.coalesce is not None:
+                rules.register_coalesced(type_, field=cls.coalesce.key, window_s=cls.coalesce.window_s)
+
+
+def send_event_on_commit(event: Event) -> wire.Event:
     """Check ``event`` and queue it for its audience, sent once the current transaction commits.
 
     Room events carry the ``seq`` their service took in this transaction; host-team events go to the
@@ -278,10 +279,9 @@ def send_event_on_commit(event: Event) -> transport.Event:
         type=event.type,
         data=event.data(),
         space_id=event.space_id,
-        audience=transport.Audience(str(event.audience)),
+        audience=wire.Audience(str(event.audience)),
         user_ids=event.recipients(),
         seq=event.seq,
-        header=delivery_header(event),
     )
 
 
@@ -411,7 +411,7 @@ def json_schema() -> dict[str, Any]:
         "$id": SCHEMA_ID,
         "title": "Spaces websocket frames",
         "description": "Every frame the server sends on /ws/spaces/{id}/ (docs/protocol.md).",
-        "x-protocol-version": transport.PROTOCOL_VERSION,
+        "x-protocol-version": wire.PROTOCOL_VERSION,
         "oneOf": [{"$ref": f"#/$defs/{name}"} for name in frames],
         "$defs": {**defs, **frames},
     }

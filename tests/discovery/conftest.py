@@ -15,7 +15,7 @@ from accounts import services as account_services
 from accounts.models import User
 from rooms import services
 from rooms.models import Participant, Role, Space
-from spaces_project.common import realtime
+from spaces_project.realtime import publish as realtime
 from tests.factories import HostFactory, UserFactory
 from tests.realtime.conftest import rt_prefix, server_env, servers  # noqa: F401 - server fixtures for test_live_delivery
 

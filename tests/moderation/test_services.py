@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     """Record what is handed to sockets and LiveKit after commit (the transports have their own tests)."""
     from rooms import tasks
-    from spaces_project.common import realtime
+    from spaces_project.realtime import publish as realtime
 
     record: dict[str, list[Any]] = {"events": [], "livekit_remove": []}
     monkeypatch.setattr(

@@ -16,8 +16,9 @@ from accounts.events import Notification, NotificationKindName
 from moderation.models import NoticeKind
 from rooms import events
 from rooms.models import NotificationKind
-from spaces_project.common import realtime
 from spaces_project.realtime import events as catalogue
+from spaces_project.realtime import publish as realtime
+from spaces_project.realtime.wire import decode_message
 from tests.event_conformance import EventViolation, validate_frame, validate_sent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,9 +145,7 @@ def test_send_event_on_commit_refuses_what_its_class_does_not_allow() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_delivery_rules_travel_with_the_event_to_the_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     published: list[tuple[dict[str, Any], str]] = []
-    monkeypatch.setattr(
-        realtime, "publish_message", lambda channel, raw: published.append(realtime.decode_message(raw))
-    )
+    monkeypatch.setattr(realtime, "publish_message", lambda channel, raw: published.append(decode_message(raw)))
     with transaction.atomic():
         catalogue.send_event_on_commit(
             events.SpaceEnded(space_id=5, seq=9, reason="", ended_at="2026-12-01T01:00:00+00:00")

@@ -10,8 +10,8 @@ from django.db.models import F
 
 from rooms.events import Reaction
 from rooms.models import Participant, Role, Space
-from spaces_project.common.realtime import Audience, publish_on_commit
 from spaces_project.realtime.events import send_event_on_commit
+from spaces_project.realtime.publish import Audience, publish_on_commit
 from tests.realtime.conftest import Server
 from tests.realtime.helpers import (
     api,

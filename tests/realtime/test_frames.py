@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from websockets.frames import Frame, Opcode
 
-from spaces_project.common.hub import text_frame
+from spaces_project.realtime.hub import text_frame
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 200_000])

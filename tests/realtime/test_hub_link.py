@@ -16,8 +16,8 @@ import pytest
 from django.conf import settings
 from redis.asyncio import Redis
 
-from spaces_project.common import realtime
-from spaces_project.common.hub import Hub, Sink
+from spaces_project.realtime import wire as realtime
+from spaces_project.realtime.hub import Hub, Sink
 
 SPACE, USER = 424242, 434343
 

@@ -4,7 +4,8 @@ Reactions are not stored. Each accepted reaction is published once as a ``reacti
 Space's current ``seq`` (it takes no new one: it changes no state a snapshot carries). Every server
 process's hub adds up the reactions of a Space for ``REACTION_WINDOW_S`` and sends its sockets one
 ``reaction`` frame ``{counts: {emoji: n}}``, so a socket gets at most four reaction frames a second however
-big the room (``spaces_project/common/hub.py``); this works with any number of server processes.
+big the room (``rooms/realtime.py`` registers the rule, ``spaces_project/realtime/hub.py`` applies it); this
+works with any number of server processes.
 Each user is rate-limited by the ``reaction`` throttle; on top of that a per-Space budget in the shared
 cache (``SPACES_REACTIONS_PER_SPACE_S`` a second, all processes together) bounds the Redis traffic of a
 huge room: reactions past the budget are accepted but not broadcast.
