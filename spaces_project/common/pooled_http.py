@@ -5,12 +5,13 @@ inside a ``ThreadSensitiveContext`` of its own: a new single-thread executor, an
 every request, plus two more hops for the ``request_started``/``request_finished`` signals. In a join
 storm that hand-off, not the join, was most of an admission's CPU (docs/benchmarks.md, "Join storm").
 
-Routes named in ``POOLED_ROUTES`` take the path a WSGI server gives every request instead: the request
-is built by Django's own ``ASGIHandler`` (``read_body``, ``create_request``, ``send_response``), then the
-signals, the **whole sync middleware chain** and the view run in one call on a small fixed pool of
-threads. Nothing is skipped: the same URL resolver, middleware (input guard, client address, security
-headers and CSP, sessions, CSRF, authentication, suspension), the same DRF view with its authentication,
-throttles and exception handler, hence the same responses and headers byte for byte
+Routes named in ``POOLED_ROUTES`` (the member and the guest join) take the path a WSGI server gives
+every request instead: the request is built by Django's own ``ASGIHandler`` (``read_body``,
+``create_request``, ``send_response``), then the signals, the **whole sync middleware chain** and the
+view run in one call on a small fixed pool of threads. Nothing is skipped: the same URL resolver,
+middleware (input guard, client address, security headers and CSP, sessions, CSRF, authentication,
+suspension), the same DRF view with its authentication, throttles and exception handler, hence the same
+responses and headers byte for byte
 (``tests/common/test_pooled_http.py`` compares them). Any other request goes to Django's ASGI handler.
 
 The database connection of a pooled call lives in the call's context and is closed (or handed back to
@@ -37,8 +38,8 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
-# (method, URL name): the REST join is the one request every listener of a crowd makes (issue 16).
-POOLED_ROUTES = frozenset({("POST", "space-join")})
+# (method, URL name): the joins are the one request every listener of a crowd makes (issue 16).
+POOLED_ROUTES = frozenset({("POST", "space-join"), ("POST", "space-guest-join")})
 HTTP_THREADS = int(os.environ.get("SPACES_HTTP_POOL_THREADS", "4"))
 
 

@@ -190,3 +190,24 @@ def test_pooled_joins_leave_no_database_session_open() -> None:
     assert [r.status_code for r in asyncio.run(crowd())] == [200] * len(users)
     assert Space.objects.get(pk=space.pk).listener_count == len(users)
     assert backends() <= before
+
+
+def test_a_guest_join_is_the_same_on_both_paths() -> None:
+    closed, open_ = live_space(), live_space(guests_allowed=True)
+    threads: list[str] = []
+
+    def seen(**_kwargs: Any) -> None:
+        threads.append(threading.current_thread().name)
+
+    refused = _pooled("POST", f"/api/v1/spaces/{closed.pk}/guest-join")
+    _same(refused, _django("POST", f"/api/v1/spaces/{closed.pk}/guest-join"))
+    assert (refused.status_code, refused.json()["code"]) == (403, "guests_not_allowed")
+    signals.request_started.connect(seen)
+    try:
+        pooled = _pooled("POST", f"/api/v1/spaces/{open_.pk}/guest-join")
+    finally:
+        signals.request_started.disconnect(seen)
+    django = _django("POST", f"/api/v1/spaces/{open_.pk}/guest-join")
+    _same(pooled, django, body=False)  # a new identity and token each time
+    assert pooled.status_code == 200 and set(pooled.json()) == set(django.json())
+    assert threads and threads[0].startswith("http-pool")
