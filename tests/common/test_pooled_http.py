@@ -211,3 +211,26 @@ def test_a_guest_join_is_the_same_on_both_paths() -> None:
     _same(pooled, django, body=False)  # a new identity and token each time
     assert pooled.status_code == 200 and set(pooled.json()) == set(django.json())
     assert threads and threads[0].startswith("http-pool")
+
+
+def test_a_pooled_join_answers_while_the_cache_is_down(settings: Any) -> None:
+    # The join's throttle and LiveKit room memo live in the cache: with Redis unreachable the pool's
+    # threads (their own cache clients) still admit, and the count stays on the Space row.
+    from tests.common.test_cache_outage import _caches
+
+    settings.CACHES = _caches("spaces_project.common.cache.ResilientRedisCache")
+    space = live_space()
+    user = UserFactory()
+    threads: list[str] = []
+
+    def seen(**_kwargs: Any) -> None:
+        threads.append(threading.current_thread().name)
+
+    signals.request_started.connect(seen)
+    try:
+        joined = _pooled("POST", f"/api/v1/spaces/{space.pk}/join", {"Authorization": f"Token {token_for(user)}"})
+    finally:
+        signals.request_started.disconnect(seen)
+    assert joined.status_code == 200, joined.text
+    assert threads and threads[0].startswith("http-pool")
+    assert Space.objects.get(pk=space.pk).listener_count == 1
