@@ -1,0 +1,99 @@
+"""The hottest sync endpoints under ASGI, served on a bounded thread pool through the same Django stack.
+
+Django's ASGI handler runs a sync view (every DRF view) through ``sync_to_async(thread_sensitive=True)``
+inside a ``ThreadSensitiveContext`` of its own: a new single-thread executor, and so a new thread, for
+every request, plus two more hops for the ``request_started``/``request_finished`` signals. In a join
+storm that hand-off, not the join, was most of an admission's CPU (docs/benchmarks.md, "Join storm").
+
+Routes named in ``POOLED_ROUTES`` (the member and the guest join) take the path a WSGI server gives
+every request instead: the request is built by Django's own ``ASGIHandler`` (``read_body``,
+``create_request``, ``send_response``), then the signals, the **whole sync middleware chain** and the
+view run in one call on a small fixed pool of threads. Nothing is skipped: the same URL resolver,
+middleware (input guard, client address, security headers and CSP, sessions, CSRF, authentication,
+suspension), the same DRF view with its authentication, throttles and exception handler, hence the same
+responses and headers byte for byte
+(``tests/common/test_pooled_http.py`` compares them). Any other request goes to Django's ASGI handler.
+
+The database connection of a pooled call lives in the call's context and is closed (or handed back to
+the psycopg pool) by ``request_finished`` at the end of the call, as under WSGI.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+
+from asgiref.sync import SyncToAsync
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import BaseHandler
+from django.http.response import HttpResponseBase
+from django.urls import Resolver404, resolve, set_script_prefix
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+# (method, URL name): the joins are the one request every listener of a crowd makes (issue 16).
+POOLED_ROUTES = frozenset({("POST", "space-join"), ("POST", "space-guest-join")})
+HTTP_THREADS = int(os.environ.get("SPACES_HTTP_POOL_THREADS", "4"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _url_name(path_info: str) -> str | None:
+    try:
+        return resolve(path_info).url_name
+    except Resolver404:
+        return None
+
+
+class PooledRoutes:
+    """ASGI app: ``POOLED_ROUTES`` on the pool through the sync handler, everything else to ``app``."""
+
+    def __init__(self, app: ASGIHandler, *, threads: int = HTTP_THREADS) -> None:
+        self.app = app
+        self.handler = BaseHandler()
+        self.handler.load_middleware(is_async=False)
+        self._respond = SyncToAsync(
+            self._respond_sync,
+            thread_sensitive=False,
+            executor=ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http-pool"),
+        )
+        self._methods = frozenset(method for method, _name in POOLED_ROUTES)
+
+    def pooled(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or scope.get("method") not in self._methods:
+            return False
+        path, root = scope["path"], scope.get("root_path", "")
+        path_info = path.removeprefix(root) if root else path
+        return (scope["method"], _url_name(path_info)) in POOLED_ROUTES
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.pooled(scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            body_file = await self.app.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            response = await self._respond(scope, body_file)
+            await self.app.send_response(response, send)
+        finally:
+            body_file.close()
+
+    def _respond_sync(self, scope: Scope, body_file: IO[bytes]) -> HttpResponseBase:
+        """What ``WSGIHandler.__call__`` does, for an ASGI request; the response is complete and closed."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=ASGIHandler, scope=scope)
+        request, response = self.app.create_request(scope, body_file)
+        if request is not None:
+            response = self.handler.get_response(request)
+            response._handler_class = ASGIHandler  # type: ignore[attr-defined]
+        assert response is not None and not response.streaming, "pooled routes answer in one piece"
+        response.close()  # request_finished (closes this context's database connection); the body stays
+        return response
