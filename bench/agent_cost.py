@@ -136,7 +136,7 @@ def main() -> None:
     from rooms import livekit_client
     from rooms.models import Participant, Recording, RecordingPart, Role, Space
     from rooms.services import lifecycle, recordings
-    from tests.rooms.livekit_harness import KEY, SECRET, LiveKitServer, Peer, free_port, livekit_binary
+    from tests.support.livekit import KEY, SECRET, LiveKitServer, Peer, free_port, livekit_binary
 
     call_command("migrate", verbosity=0)
     if args.only_hour:

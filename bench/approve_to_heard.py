@@ -51,7 +51,7 @@ def main() -> None:
     from rest_framework.authtoken.models import Token
 
     from accounts.models import User
-    from tests.rooms.livekit_harness import KEY, SECRET, AppServer, LiveKitServer, Peer, livekit_binary
+    from tests.support.livekit import KEY, SECRET, AppServer, LiveKitServer, Peer, livekit_binary
 
     call_command("migrate", verbosity=0)
     binary = livekit_binary()

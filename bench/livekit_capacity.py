@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from livekit import api, rtc  # noqa: E402
 
-from tests.rooms.livekit_harness import KEY, SECRET, SILENCE, LiveKitServer, livekit_binary  # noqa: E402
+from tests.support.livekit import KEY, SECRET, SILENCE, LiveKitServer, livekit_binary  # noqa: E402
 
 ROOM = "capacity"
 

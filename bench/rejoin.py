@@ -89,7 +89,7 @@ def main() -> None:
     from rooms import livekit_client
     from rooms.services import space_create, space_join
     from tests.realtime.conftest import free_port, start_server, stop_server
-    from tests.rooms.livekit_harness import KEY, SECRET, LiveKitServer, Peer, livekit_binary
+    from tests.support.livekit import KEY, SECRET, LiveKitServer, Peer, livekit_binary
     from tests.web.test_browser import CHROMIUM_FLAGS, PASSWORD
     from tests.web.test_listening import PLAYED_RMS
 

@@ -152,7 +152,7 @@ def servers(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> 
 def livekit_stack() -> Iterator[tuple[Any, Any]]:
     """A private livekit-server (and the app server its webhooks reach) for one module."""
     from tests.conftest import IN_CI
-    from tests.rooms.livekit_harness import AppServer, LiveKitServer, livekit_binary
+    from tests.support.livekit import AppServer, LiveKitServer, livekit_binary
 
     binary = livekit_binary()
     if binary is None:

@@ -10,7 +10,7 @@ from moderation import services
 from rooms.models import Role, Space, SpaceState
 from tests.factories import UserFactory
 from tests.realtime.conftest import Server
-from tests.realtime.helpers import (
+from tests.support.sockets import (
     api,
     close_code,
     in_thread,

@@ -14,7 +14,7 @@ from moderation.models import HostBan, SpaceBan
 from rooms.models import Role, Space, SpaceState
 from tests.factories import HostFactory, UserFactory
 from tests.realtime.conftest import Server
-from tests.realtime.helpers import api, close_code, live_space, member, open_ws, recv, recv_until, refusal, token_for
+from tests.support.sockets import api, close_code, live_space, member, open_ws, recv, recv_until, refusal, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

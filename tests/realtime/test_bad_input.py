@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.factories import UserFactory
 from tests.realtime.conftest import Server
-from tests.realtime.helpers import live_space, member, open_ws, recv, recv_until, refusal, token_for
+from tests.support.sockets import live_space, member, open_ws, recv, recv_until, refusal, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from django.db.models import F
 from rooms.models import Participant, Role, Space
 from spaces_project.common.realtime import Audience, publish_on_commit
 from tests.realtime.conftest import Server
-from tests.realtime.helpers import (
+from tests.support.sockets import (
     api,
     frames_for,
     in_thread,

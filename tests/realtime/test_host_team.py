@@ -20,7 +20,7 @@ from rooms import services
 from rooms.consumers import StockSpaceConsumer
 from rooms.models import Role
 from tests.realtime.conftest import Server
-from tests.realtime.helpers import (
+from tests.support.sockets import (
     api,
     frames_for,
     in_thread,

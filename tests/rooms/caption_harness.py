@@ -15,8 +15,8 @@ from livekit import rtc
 from rest_framework.authtoken.models import Token
 
 from accounts.models import User
-from tests.rooms.livekit_harness import Peer
 from tests.rooms.speech import speak
+from tests.support.livekit import Peer
 
 
 class SpeakingPeer(Peer):

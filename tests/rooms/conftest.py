@@ -12,7 +12,7 @@ from accounts.models import User
 from rooms import livekit_client, services
 from rooms.models import Participant, Role, Space
 from tests.factories import HostFactory, UserFactory
-from tests.rooms.livekit_harness import Peer
+from tests.support.livekit import Peer
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +60,7 @@ def participant(space: Space, user: User) -> Participant:
 def livekit_stack() -> Iterator[tuple[Any, Any]]:
     """A private livekit-server whose webhooks reach this test process's app on a real port."""
     from tests.conftest import IN_CI
-    from tests.rooms.livekit_harness import AppServer, LiveKitServer, livekit_binary
+    from tests.support.livekit import AppServer, LiveKitServer, livekit_binary
 
     binary = livekit_binary()
     if binary is None:
@@ -82,7 +82,7 @@ def livekit_stack() -> Iterator[tuple[Any, Any]]:
 @pytest.fixture
 def lk(livekit_stack: tuple[Any, Any], settings: Any) -> Iterator[Any]:
     """Point the app at the private livekit-server for this test (webhooks on); yields the server."""
-    from tests.rooms.livekit_harness import KEY, SECRET
+    from tests.support.livekit import KEY, SECRET
 
     server, app = livekit_stack
     server.thaw()

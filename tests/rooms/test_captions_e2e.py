@@ -22,8 +22,8 @@ from tests.realtime.conftest import _test_database_url, start_server, stop_serve
 from tests.rooms.agent_harness import agents
 from tests.rooms.caption_harness import ListenerSocket, SpeakingPeer
 from tests.rooms.conftest import _nobody, remote
-from tests.rooms.livekit_harness import wait_until
 from tests.rooms.speech import SENTENCES
+from tests.support.livekit import wait_until
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

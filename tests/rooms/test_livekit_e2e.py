@@ -15,7 +15,7 @@ from rooms import livekit_client, tasks
 from rooms.models import Participant, Space
 from tests.factories import UserFactory
 from tests.rooms.conftest import _nobody, remote
-from tests.rooms.livekit_harness import wait_until
+from tests.support.livekit import wait_until
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

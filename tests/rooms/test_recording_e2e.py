@@ -19,7 +19,7 @@ from rooms.models import AgentLease, AgentWorker, Participant, Recording, Record
 from tests.factories import UserFactory
 from tests.rooms.agent_harness import FAST, WINDOW_MS, agents, longest_run, tone_levels
 from tests.rooms.conftest import _nobody, remote
-from tests.rooms.livekit_harness import Peer, wait_until
+from tests.support.livekit import Peer, wait_until
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -11,10 +11,10 @@ import pytest
 
 from rooms import livekit_client
 from rooms.models import Participant
-from tests.celery_worker import celery_worker
 from tests.factories import UserFactory
 from tests.rooms.conftest import _nobody, remote
-from tests.rooms.livekit_harness import KEY, SECRET, wait_until
+from tests.support.livekit import KEY, SECRET, wait_until
+from tests.support.workers import celery_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import User
 from rooms.models import Space, SpaceState
 from tests.factories import HostFactory, UserFactory
-from tests.tickets.stripe_proxy import StripeProxy
+from tests.support.stripe import StripeProxy
 from tickets.models import PayoutAccount, Ticket, TicketOffer, TicketStatus
 
 _event_numbers = itertools.count(1)

@@ -21,7 +21,7 @@ from rooms.models import Space
 from rooms.services import audio_health, space_create, space_join
 from tests.factories import HostFactory, UserFactory
 from tests.realtime.conftest import Server, _test_database_url, free_port, start_server, stop_server
-from tests.rooms.livekit_harness import KEY, SECRET, LiveKitServer, Peer, livekit_binary
+from tests.support.livekit import KEY, SECRET, LiveKitServer, Peer, livekit_binary
 from tests.web.test_browser import CHROMIUM_FLAGS, PASSWORD, SCREENSHOTS, eventually, off_loop, wait_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
