@@ -14,8 +14,10 @@ from accounts import services as account_services
 from moderation.models import HostBan, SpaceBan
 from rooms import discovery_tasks, notifications, services
 from rooms.models import Notification, NotificationKind, Reminder, Space
-from tests.discovery.conftest import live_space, of_type, scheduled_space
+from tests.discovery.conftest import of_type
 from tests.factories import HostFactory, UserFactory
+from tests.support.builders import scheduled_space
+from tests.support.builders import started_space as live_space
 
 pytestmark = pytest.mark.django_db
 

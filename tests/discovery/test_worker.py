@@ -11,8 +11,8 @@ import pytest
 
 from rooms import discovery_tasks, services
 from rooms.models import Notification, NotificationKind, Reminder
-from tests.discovery.conftest import scheduled_space
 from tests.factories import UserFactory
+from tests.support.builders import scheduled_space
 from tests.support.workers import celery_worker
 
 ROOT = Path(__file__).resolve().parents[2]

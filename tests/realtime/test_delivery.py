@@ -10,18 +10,9 @@ from django.db.models import F
 
 from rooms.models import Participant, Role, Space
 from spaces_project.common.realtime import Audience, publish_on_commit
-from tests.realtime.conftest import Server
-from tests.support.sockets import (
-    api,
-    frames_for,
-    in_thread,
-    live_space,
-    member,
-    open_ws,
-    recv,
-    recv_until,
-    token_for,
-)
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import Server
+from tests.support.sockets import api, frames_for, in_thread, open_ws, recv, recv_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,19 +19,9 @@ from accounts.ws_auth import TokenOrSessionAuthMiddlewareStack
 from rooms import services
 from rooms.consumers import StockSpaceConsumer
 from rooms.models import Role
-from tests.realtime.conftest import Server
-from tests.support.sockets import (
-    api,
-    frames_for,
-    in_thread,
-    live_space,
-    member,
-    open_ws,
-    recv,
-    recv_until,
-    refusal,
-    token_for,
-)
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import Server
+from tests.support.sockets import api, frames_for, in_thread, open_ws, recv, recv_until, refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
