@@ -40,8 +40,9 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def model_figures() -> dict[str, object]:
+    from _speech import SENTENCES, beckett_16k, speak
+
     from rooms.captions.engine import MoonshineEngine, wer
-    from tests.rooms.speech import SENTENCES, beckett_16k, speak
 
     engine = MoonshineEngine()
     engine.transcribe(speak(SENTENCES[0], 16000))  # warm up
@@ -72,10 +73,10 @@ def model_figures() -> dict[str, object]:
 
 async def _speakers(n: int, seconds: float) -> dict[str, object]:
     import numpy as np
+    from _speech import SENTENCES, speak
 
     from rooms.captions.captioner import Caption, SpaceCaptioner, Transcriber
     from rooms.captions.engine import MoonshineEngine
-    from tests.rooms.speech import SENTENCES, speak
 
     transcriber = Transcriber(MoonshineEngine())
     lags: list[float] = []

@@ -16,4 +16,5 @@ from tests/conftest.py (``pytest_plugins``); test modules import its helpers fro
 import pytest
 
 # Plain asserts in the harness report like the tests' own (this runs before any of its modules loads).
-pytest.register_assert_rewrite("tests.support")
+MODULES = ("browser", "builders", "cluster", "livekit", "servers", "services", "sockets", "stripe", "workers")
+pytest.register_assert_rewrite(*(f"tests.support.{name}" for name in MODULES))
