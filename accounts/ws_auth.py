@@ -1,4 +1,9 @@
-"""Websocket authentication: ``Authorization: Token …`` header (mobile) or the session cookie (web)."""
+"""Websocket authentication: ``Authorization: Token …`` header (mobile) or the session cookie (web).
+
+A token in the query string (``?token=``) is not read, by decision: URLs end up in access logs and
+proxies' logs, and every client can send the header (docs/protocol.md lists the ways in; a guest's
+``?guest=`` pass is read by the consumer, rooms/consumers.py).
+"""
 
 from __future__ import annotations
 

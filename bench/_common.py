@@ -1,6 +1,8 @@
-"""Shared parts of the benchmarks in bench/: the bench database, seeding, starting and measuring servers.
+"""Shared parts of the benchmarks in bench/: the bench database, users, free ports, starting and measuring
+servers (through ``bin/web``, the web process's one launch recipe), summaries of timings, Centrifugo.
 
-Every bench script imports this module (``sys.path`` gets bench/); no bench script imports another.
+Every bench script imports this module (``sys.path`` gets bench/), and bench/_livekit.py when it needs
+LiveKit; no bench script imports another, or anything from tests/.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import resource
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -27,8 +30,18 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+WEB = ROOT / "bin" / "web"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+def use_database(name: str) -> str:
+    """Point ``DATABASE_URL`` at a database of its own on the configured PostgreSQL (created if missing)."""
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("DATABASE_URL must point at PostgreSQL (load .services/env)")
+    ensure_database(name)
+    os.environ["DATABASE_URL"] = bench_database_url(name)
+    return os.environ["DATABASE_URL"]
 
 
 def bench_database_url(name: str) -> str:
@@ -159,24 +172,25 @@ def server_settings(db_name: str, transport: str, prefix: str) -> dict[str, str]
     }
 
 
-def start_server(
-    kind: str, transport: str, db_name: str, log: Path, prefix: str = "", root: Path = ROOT
+def web_command(kind: str, port: int, *server_args: str) -> list[str]:
+    """``bin/web`` (the Procfile's recipe) on loopback, warnings only; ``server_args`` go to the server."""
+    return [str(WEB), "--server", kind, "--host", "127.0.0.1", "--port", str(port), "--quiet", "--", *server_args]
+
+
+def launch_web(
+    kind: str, env: dict[str, str], log: Path, port: int | None = None, server_args: tuple[str, ...] = (), **popen: Any
 ) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    env = dict(os.environ)
-    env.update(server_settings(db_name, transport, prefix or f"bench-{uuid.uuid4().hex[:8]}"))
-    env.update(EXTRA_ENV)
-    # "group": the stock Channels path, served by its own ASGI module (bench/stock.py); "hub": the product.
-    app = "bench.stock_asgi:application" if transport == "group" else "spaces_project.asgi:application"
-    if kind == "uvicorn" and os.environ.get("FANOUT_PROFILE"):
-        cmd = [sys.executable, "-m", "cProfile", "-o", os.environ["FANOUT_PROFILE"], "-m", "uvicorn", app]
-        cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
-    elif kind == "uvicorn":
-        cmd = [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-        cmd += ["--no-access-log", "--backlog", "4096"]
-    else:
-        cmd = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    """Start the web process with ``env`` and wait for ``/healthz``; its pid is the server's (bin/web execs)."""
+    port = port or free_port()
+    env = {**env, "SPACES_PYTHON": sys.executable}
+    proc = subprocess.Popen(
+        web_command(kind, port, *server_args),
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        **popen,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -189,6 +203,22 @@ def start_server(
         time.sleep(0.2)
     stop(proc)
     raise RuntimeError(f"{kind} did not start")
+
+
+def start_server(
+    kind: str, transport: str, db_name: str, log: Path, prefix: str = "", root: Path = ROOT
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A measured server (``server_settings``); ``root``: another checkout's code (a baseline run)."""
+    env = dict(os.environ)
+    env.update(server_settings(db_name, transport, prefix or f"bench-{uuid.uuid4().hex[:8]}"))
+    env.update(EXTRA_ENV)
+    if os.environ.get("FANOUT_PROFILE"):
+        env["SPACES_WEB_PROFILE"] = os.environ["FANOUT_PROFILE"]
+    if root != ROOT:  # the baseline's code, on this checkout's launch recipe
+        env["SPACES_APP_DIR"] = str(root)
+    if transport == "group":  # the stock Channels path, served by its own ASGI module (bench/stock.py)
+        env["SPACES_ASGI_APP"] = "bench.stock_asgi:application"
+    return launch_web(kind, env, log, server_args=("--backlog", "4096") if kind == "uvicorn" else ())
 
 
 def stop(proc: subprocess.Popen[Any]) -> None:
@@ -206,21 +236,19 @@ CENTRIFUGO_SECRET = secrets.token_hex(32)
 CENTRIFUGO_API_KEY = secrets.token_hex(16)
 
 
-CENTRIFUGO_MODULE = "github.com/centrifugal/centrifugo/v6@v6.9.1"
-
-
 def centrifugo_bin() -> Path:
-    """The Centrifugo binary (bench only): $CENTRIFUGO_BIN, or built once into ~/.cache/spaces-tools/bin."""
+    """The Centrifugo binary (bench only): $CENTRIFUGO_BIN, or the pinned version ``bin/services tool
+    centrifugo`` builds once into the tool cache (~/.cache/spaces-tools/bin), as it builds livekit-server."""
     if os.environ.get("CENTRIFUGO_BIN"):
         return Path(os.environ["CENTRIFUGO_BIN"])
-    tools = Path(os.environ.get("SPACES_TOOLS_DIR") or Path.home() / ".cache/spaces-tools") / "bin"
-    for candidate in (tools / "centrifugo", Path.home() / ".cache/spaces-bench/bin/centrifugo"):
-        if candidate.exists():
-            return candidate
-    # Built like bin/services builds livekit-server: go install, cached for every later run.
-    env = dict(os.environ, CGO_ENABLED="0", GOBIN=str(tools))
-    subprocess.run(["go", "install", CENTRIFUGO_MODULE], cwd="/tmp", env=env, check=True, timeout=1200)
-    return tools / "centrifugo"
+    built = subprocess.run(
+        [str(ROOT / "bin" / "services"), "tool", "centrifugo"],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=1800,
+    )
+    return Path(built.stdout.strip().splitlines()[-1])
 
 
 def _b64url(raw: bytes) -> str:
@@ -238,7 +266,7 @@ def centrifugo_token(user: str, channel: str) -> str:
 def start_centrifugo(work: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     binary = centrifugo_bin()
     if not binary.exists():
-        raise RuntimeError(f"{binary} not found: see the module docstring for how to build it")
+        raise RuntimeError(f"{binary} not found (bin/services tool centrifugo builds it)")
     port = free_port()
     config = {
         "http_server": {"address": "127.0.0.1", "port": port},
@@ -269,6 +297,27 @@ def start_centrifugo(work: Path, log: Path) -> tuple[subprocess.Popen[bytes], in
         time.sleep(0.2)
     stop(proc)
     raise RuntimeError("centrifugo did not start")
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """Median, p95, min, max (ms, as given) and the count of a list of timings."""
+    ordered = sorted(values)
+    return {
+        "median_ms": round(statistics.median(ordered), 1),
+        "p95_ms": round(ordered[max(0, min(len(ordered) - 1, round(0.95 * (len(ordered) - 1))))], 1),
+        "min_ms": round(ordered[0], 1),
+        "max_ms": round(ordered[-1], 1),
+        "n": len(ordered),
+    }
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
 
 
 def pct(values: list[float], p: float) -> float:

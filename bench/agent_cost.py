@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,22 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, free_port, summary, use_database
+
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _bench_database() -> None:
-    import psycopg
-
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith("postgres"):
-        sys.exit("DATABASE_URL must point at PostgreSQL (load .services/env)")
-    name = "spaces_bench_agent"
-    with psycopg.connect(base, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + name
 
 
 def cpu_s(pid: int) -> float:
@@ -55,16 +42,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "median_ms": round(statistics.median(ordered), 1),
-        "p95_ms": round(ordered[max(0, round(0.95 * (len(ordered) - 1)))], 1),
-        "max_ms": round(ordered[-1], 1),
-        "n": len(ordered),
-    }
 
 
 def wait_for(predicate: Any, timeout: float) -> float | None:
@@ -117,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    _bench_database()
+    use_database("spaces_bench_agent")
     media = tempfile.mkdtemp(prefix="spaces-bench-media-")
     os.environ.update(
         DJANGO_SETTINGS_MODULE="spaces_project.settings",
@@ -129,6 +106,7 @@ def main() -> None:
     import django
 
     django.setup()
+    from _livekit import KEY, SECRET, LiveKitServer, Peer, livekit_binary
     from django.conf import settings
     from django.core.management import call_command
 
@@ -136,7 +114,6 @@ def main() -> None:
     from rooms import livekit_client
     from rooms.models import Participant, Recording, RecordingPart, Role, Space
     from rooms.services import lifecycle, recordings
-    from tests.rooms.livekit_harness import KEY, SECRET, LiveKitServer, Peer, free_port, livekit_binary
 
     call_command("migrate", verbosity=0)
     if args.only_hour:
@@ -145,10 +122,7 @@ def main() -> None:
         return
     # Leftovers of an interrupted run must not be recorded alongside (they would count in the CPU figure).
     Space.objects.filter(state="live").update(state="ended", record=False)
-    binary = livekit_binary()
-    if binary is None:
-        sys.exit("livekit-server not found: run bin/services up livekit")
-    server = LiveKitServer(binary, webhook_url=f"http://127.0.0.1:{free_port()}/webhooks/livekit")
+    server = LiveKitServer(livekit_binary(), webhook_url=f"http://127.0.0.1:{free_port()}/webhooks/livekit")
     server.start()
     settings.LIVEKIT_URL, settings.LIVEKIT_API_URL = server.ws_url, server.http_url
     settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = KEY, SECRET

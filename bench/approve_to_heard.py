@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from time_to_first_audio import _bench_database, summary  # noqa: E402
+from _common import summary, use_database  # noqa: E402
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    _bench_database()
+    use_database("spaces_bench_ttfa")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
     os.environ.update(
         SPACES_DISABLE_THROTTLING="1",
@@ -46,21 +46,17 @@ def main() -> None:
 
     django.setup()
     import httpx
+    from _livekit import KEY, SECRET, AppServer, LiveKitServer, Peer, livekit_binary
     from django.conf import settings
     from django.core.management import call_command
     from rest_framework.authtoken.models import Token
 
     from accounts.models import User
-    from tests.rooms.livekit_harness import KEY, SECRET, AppServer, LiveKitServer, Peer, livekit_binary
 
     call_command("migrate", verbosity=0)
-    binary = livekit_binary()
-    if binary is None:
-        sys.exit("livekit-server not found: run bin/services up livekit")
     app = AppServer()
-    app.open = True
     app.start()
-    server = LiveKitServer(binary, webhook_url=f"{app.url}/webhooks/livekit")
+    server = LiveKitServer(livekit_binary(), webhook_url=f"{app.url}/webhooks/livekit")
     server.start()
     settings.LIVEKIT_URL, settings.LIVEKIT_API_URL = server.ws_url, server.http_url
     settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = KEY, SECRET

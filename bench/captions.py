@@ -41,6 +41,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def model_figures() -> dict[str, object]:
+
     from rooms.captions.engine import MoonshineEngine, wer
     from rooms.captions.testset import SENTENCES, alsa_announcements, beckett_16k, speak
 

@@ -22,8 +22,8 @@ Bounded and self-stopping: every wait has a timeout, every process it starts is 
     .venv/bin/python bench/fanout.py --sizes 1000,5000,10000 --events 5
     .venv/bin/python bench/fanout.py --sizes 2000 --servers uvicorn,daphne --transports hub
     .venv/bin/python bench/fanout.py --sizes 10000 --transports hub,group,hub:publish,centrifugo
-    # Centrifugo (bench only): CGO_ENABLED=0 GOBIN=~/.cache/spaces-tools/bin \
-    #   go install github.com/centrifugal/centrifugo/v6@v6.9.1   (or set CENTRIFUGO_BIN)
+    # Centrifugo (bench only) is built once by `bin/services tool centrifugo` (pinned v6.9.1, in the tool
+    # cache, as livekit-server is); or set CENTRIFUGO_BIN.
 """
 
 from __future__ import annotations

@@ -30,15 +30,12 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-
-def database_url(name: str) -> str:
-    parsed = urlparse(os.environ["DATABASE_URL"])
-    return urlunparse(parsed._replace(path=f"/{name}"))
+from _common import bench_database_url as database_url  # noqa: E402
 
 
 def admin_sql(sql: str) -> None:

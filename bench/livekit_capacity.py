@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from livekit import api, rtc  # noqa: E402
 
-from tests.rooms.livekit_harness import KEY, SECRET, SILENCE, LiveKitServer, livekit_binary  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
+from _livekit import KEY, SECRET, SILENCE, LiveKitServer, livekit_binary  # noqa: E402
 
 ROOM = "capacity"
 
@@ -250,8 +251,6 @@ def main() -> None:
         asyncio.run(hold_listeners(args.listen, args.prefix, args.count))
         return
     binary = livekit_binary()
-    if binary is None:
-        sys.exit("livekit-server not found (bin/services up livekit builds it)")
     steps = [int(x) for x in args.steps.split(",")]
     out: dict[str, Any] = {"rows": [], "per_listener": []}
     for speakers in [int(x) for x in args.speakers.split(",")]:

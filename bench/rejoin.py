@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import threading
@@ -29,35 +28,48 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _common import free_port, launch_web, stop, summary, use_database  # noqa: E402
 
 # Rooms ensured in the last 10 s are remembered (rooms/services/presence.py ROOM_ENSURED_TTL_S); a node
 # that restarts loses its rooms, so each run starts once that memory has expired, as in steady listening.
 SETTLE_S = 11
 
 
-def _bench_database() -> str:
-    import psycopg
-
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith("postgres"):
-        sys.exit("DATABASE_URL must point at PostgreSQL (load .services/env)")
-    name = "spaces_bench_rejoin"
-    with psycopg.connect(base, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    url = base.rsplit("/", 1)[0] + "/" + name
-    os.environ["DATABASE_URL"] = url
-    return url
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "median_ms": round(statistics.median(values), 1),
-        "p95_ms": round(ordered[max(0, min(len(ordered) - 1, round(0.95 * (len(ordered) - 1))))], 1),
-        "min_ms": round(ordered[0], 1),
-        "max_ms": round(ordered[-1], 1),
-    }
+PASSWORD = "bench-rejoin-password"
+# Chromium as the browser tests run it: fake microphone, autoplay allowed.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+# How loud the page plays ``identity`` over ``ms`` (RMS of its audio element's stream, WebAudio analyser).
+PLAYED_RMS = """async ([identity, ms]) => {
+  const el = [...document.querySelectorAll('audio[data-lk]')].find((a) => a.dataset.identity === identity);
+  if (!el || el.paused) return 0;
+  const ctx = new AudioContext();
+  if (ctx.state !== 'running') { await ctx.close(); return -1; }
+  const src = ctx.createMediaStreamSource(el.captureStream());
+  const an = ctx.createAnalyser(); an.fftSize = 2048; src.connect(an);
+  const buf = new Float32Array(an.fftSize); let peak = 0;
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    await new Promise((r) => setTimeout(r, 50));
+    an.getFloatTimeDomainData(buf);
+    let sum = 0; for (const v of buf) sum += v * v;
+    peak = Math.max(peak, Math.sqrt(sum / buf.length));
+  }
+  await ctx.close();
+  return peak;
+}"""
 
 
 def main() -> None:
@@ -68,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    db_url = _bench_database()
+    db_url = use_database("spaces_bench_rejoin")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
     prefix = f"brj{os.getpid()}-"
     os.environ.update(
@@ -82,23 +94,17 @@ def main() -> None:
     import django
 
     django.setup()
+    from _livekit import KEY, SECRET, LiveKitServer, Peer, livekit_binary
     from django.conf import settings
     from django.core.management import call_command
 
     from accounts.models import User
     from rooms import livekit_client
     from rooms.services import space_create, space_join
-    from tests.realtime.conftest import free_port, start_server, stop_server
-    from tests.rooms.livekit_harness import KEY, SECRET, LiveKitServer, Peer, livekit_binary
-    from tests.web.test_browser import CHROMIUM_FLAGS, PASSWORD
-    from tests.web.test_listening import PLAYED_RMS
 
     call_command("migrate", verbosity=0)
-    binary = livekit_binary()
-    if binary is None:
-        sys.exit("livekit-server not found: run bin/services up livekit")
     port = free_port()
-    lk = LiveKitServer(binary, webhook_url=f"http://127.0.0.1:{port}/webhooks/livekit")
+    lk = LiveKitServer(livekit_binary(), webhook_url=f"http://127.0.0.1:{port}/webhooks/livekit")
     lk.start()
     settings.LIVEKIT_URL, settings.LIVEKIT_API_URL = lk.ws_url, lk.http_url
     settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = KEY, SECRET
@@ -112,7 +118,8 @@ def main() -> None:
         LIVEKIT_API_TIMEOUT_S="2",
     )
     logs = Path(tempfile.mkdtemp(prefix="spaces-bench-rejoin-"))
-    web = start_server("daphne", env, logs, port=port)
+    web_proc, _ = launch_web("daphne", env, logs / f"daphne-{port}.log", port=port)
+    web_http = f"http://127.0.0.1:{port}"
 
     run = f"{os.getpid()}x{int(time.time())}"
     host = User.objects.create(username=f"rh{run}", follower_count=settings.SPACES_HOST_MIN_FOLLOWERS)
@@ -164,12 +171,12 @@ def main() -> None:
                 executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"), args=CHROMIUM_FLAGS
             )
             page = browser.new_context(permissions=["microphone"]).new_page()
-            page.goto(f"{web.http}/login")
+            page.goto(f"{web_http}/login")
             page.fill("#username", listener.username)
             page.fill("#password", PASSWORD)
             page.click("#login-form button[type=submit]")
-            page.wait_for_url(f"{web.http}/")
-            page.goto(f"{web.http}/spaces/{space.pk}")
+            page.wait_for_url(f"{web_http}/")
+            page.goto(f"{web_http}/spaces/{space.pk}")
             page.click("#join-btn")
 
             def plays(timeout: float) -> float | None:
@@ -202,7 +209,7 @@ def main() -> None:
     finally:
         for peer in peers:
             peer.close()
-        stop_server(web)
+        stop(web_proc)
         lk.cleanup()
 
     report = {

@@ -20,7 +20,6 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,15 +31,12 @@ from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _common import free_port, web_command  # noqa: E402
 
 WEBHOOK_SECRET = "whsec_bench_ticket_burst"
 STRIPE_KEY = "sk_test_benchburst"  # stripe-mock wants sk_test_<one part>
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tree_cpu_s(root: int) -> float:
@@ -206,25 +202,12 @@ def audit(space_id: int, seats: int) -> dict[str, int]:
 
 
 def start_server(kind: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    if kind == "daphne":
-        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "spaces_project.asgi:application"]
-    else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "spaces_project.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    """``bin/web`` (the Procfile's recipe); uvicorn with ``workers`` worker processes."""
+    server_args = ("--workers", str(workers)) if kind == "uvicorn" else ()
+    return subprocess.Popen(
+        web_command(kind, port, *server_args), cwd=ROOT, env={**env, "SPACES_PYTHON": sys.executable},
+        start_new_session=True,
+    )  # fmt: skip
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:

@@ -17,42 +17,15 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-
-def _bench_database() -> None:
-    """Use a database of its own on the configured PostgreSQL server (created if missing)."""
-    import psycopg
-
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith("postgres"):
-        sys.exit("DATABASE_URL must point at PostgreSQL (load .services/env)")
-    name = "spaces_bench_ttfa"
-    with psycopg.connect(base, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + name
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "median_ms": round(statistics.median(values), 1),
-        "p95_ms": round(pct(values, 95), 1),
-        "min_ms": round(min(values), 1),
-        "max_ms": round(max(values), 1),
-    }
+from _common import summary, use_database  # noqa: E402
 
 
 def main() -> None:
@@ -62,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    _bench_database()
+    use_database("spaces_bench_ttfa")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
     os.environ["SPACES_DISABLE_THROTTLING"] = "1"
     os.environ["SPACES_FAST_PASSWORD_HASHER"] = "1"
@@ -76,22 +49,17 @@ def main() -> None:
 
     django.setup()
     import httpx
+    from _livekit import KEY, SECRET, AppServer, LiveKitServer, Peer, livekit_binary
     from django.conf import settings
     from django.core.management import call_command
     from rest_framework.authtoken.models import Token
 
     from accounts.models import User
-    from tests.rooms.livekit_harness import KEY, SECRET, AppServer, LiveKitServer, Peer, livekit_binary
 
     call_command("migrate", verbosity=0)
-    binary = livekit_binary()
-    if binary is None:
-        sys.exit("livekit-server not found: run bin/services up livekit")
-
     app = AppServer()
-    app.open = True
     app.start()
-    server = LiveKitServer(binary, webhook_url=f"{app.url}/webhooks/livekit")
+    server = LiveKitServer(livekit_binary(), webhook_url=f"{app.url}/webhooks/livekit")
     server.start()
     settings.LIVEKIT_URL, settings.LIVEKIT_API_URL = server.ws_url, server.http_url
     settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = KEY, SECRET

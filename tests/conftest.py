@@ -1,105 +1,56 @@
-"""Shared fixtures: API clients, factories, and guards for the real services.
+"""The root of the test suite: the autouse fixtures every test gets, API clients, and the shared harness.
 
-A test that needs a real service asks for its fixture. When the service is not configured or does
-not answer, the test is skipped on a developer's machine and **fails** under ``CI=true``: CI must
-never go green by skipping what it was meant to prove.
+The harness lives in ``tests/support/`` (servers, LiveKit, the Stripe proxy, Celery workers, the cluster,
+the browser, builders of Spaces, participants and tickets); its fixtures are registered here, once, as
+plugins, so that no conftest imports another and no fixture is copied per folder. Test modules import
+helpers from ``tests.support`` (and ``tests.factories``), never from a conftest.
+
+End-to-end groups get their marker from the fixtures they use (``livekit``, ``browser``, ``cluster``),
+so each group runs alone: ``pytest -m livekit``, ``-m browser``, ``-m cluster``; ``-m "not e2e"`` leaves
+all three out. See README.md, "Tests".
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from django.core.management.base import CommandError
-from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
+from tests.support.services import IN_CI, require  # noqa: F401 - still importable from here, as before
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+pytest_plugins = [
+    "tests.support.services",
+    "tests.support.servers",
+    "tests.support.livekit",
+    "tests.support.stripe",
+    "tests.support.cluster",
+    "tests.support.browser",
+]
 
-
-def _flush_retrying_deadlocks(original: Callable[[Any], None]) -> Callable[[Any], None]:
-    """Tests with real server processes (LiveKit webhooks, Celery workers, a cluster) may still be writing
-    when the test database is flushed; PostgreSQL then breaks the deadlock by failing one side, sometimes
-    the TRUNCATE. The writes are the test's leftovers, so the flush is simply tried again."""
-
-    def teardown(self: Any) -> None:
-        for attempt in range(5):
-            try:
-                original(self)
-                return
-            except CommandError as exc:
-                if "deadlock detected" not in f"{exc} {exc.__cause__}" or attempt == 4:
-                    raise
-                time.sleep(0.5 * (attempt + 1))
-
-    return teardown
+# A test using one of these fixtures (directly or through another fixture) belongs to that group.
+E2E_GROUPS = {
+    "livekit": {"livekit_stack", "livekit_url"},
+    "browser": {"browser", "chromium_path"},
+    "cluster": {"cluster"},
+}
 
 
-TransactionTestCase._fixture_teardown = _flush_retrying_deadlocks(  # type: ignore[method-assign]
-    TransactionTestCase._fixture_teardown
-)
-
-
-def _reachable(url: str, default_port: int) -> bool:
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def require(name: str, url: str, default_port: int) -> str:
-    """Return ``url`` if the service answers; otherwise skip (locally) or fail (CI)."""
-    if url and _reachable(url, default_port):
-        return url
-    message = f"{name} is not available (configure it with bin/services up; url={url!r})"
-    if IN_CI:
-        pytest.fail(f"CI=true: {message}", pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture
-def postgres_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        url = ""
-    return require("PostgreSQL", url, 5432)
-
-
-@pytest.fixture
-def redis_url() -> str:
-    return require("Redis", settings.REDIS_URL, 6379)
-
-
-@pytest.fixture
-def livekit_url() -> str:
-    return require("livekit-server", settings.LIVEKIT_API_URL or settings.LIVEKIT_URL, 7880)
-
-
-@pytest.fixture
-def stripe_mock_url() -> str:
-    return require("stripe-mock", settings.STRIPE_API_BASE, 12111)
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-    if not os.path.exists(path):
-        if IN_CI:
-            pytest.fail(f"CI=true: Chromium not found at {path}", pytrace=False)
-        pytest.skip(f"Chromium not found at {path}")
-    return path
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        groups = {name for name, fixtures in E2E_GROUPS.items() if used & fixtures}
+        groups |= {name for name in E2E_GROUPS if item.get_closest_marker(name)}
+        for name in sorted(groups):
+            item.add_marker(name)
+        if groups:
+            item.add_marker("e2e")
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,8 @@ from accounts.ws_auth import TokenOrSessionAuthMiddlewareStack
 from bench import stock
 from rooms import services
 from rooms.models import Role
-from tests.realtime.helpers import in_thread, live_space, member, token_for
+from tests.support.builders import live_space, member, token_for
+from tests.support.sockets import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,9 +21,9 @@ from celery import Celery
 
 from rooms import livekit_client
 from rooms.models import Participant, Role, Space
-from tests.cluster.conftest import ROOT, Cluster, call
 from tests.factories import HostFactory, UserFactory
-from tests.rooms.livekit_harness import Peer, wait_until
+from tests.support.cluster import ROOT, Cluster, call
+from tests.support.livekit import Peer, wait_until
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

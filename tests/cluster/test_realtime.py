@@ -20,10 +20,11 @@ from websockets.exceptions import ConnectionClosed
 
 from moderation.models import SpaceBan
 from rooms.models import Participant, Role, Space, SpaceState
-from tests.cluster.conftest import Cluster, call
 from tests.factories import UserFactory
-from tests.realtime.helpers import api, in_thread, live_space, member, open_ws, recv, recv_until, token_for
-from tests.tickets.conftest import make_host, make_ticketed_space, payment_succeeded, sign
+from tests.support.builders import live_space, make_host, make_ticketed_space, member, token_for
+from tests.support.cluster import Cluster, call
+from tests.support.sockets import api, in_thread, open_ws, recv, recv_until
+from tests.support.stripe import payment_succeeded, sign
 from tickets.models import Ticket, TicketOffer, TicketStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

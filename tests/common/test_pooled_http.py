@@ -20,7 +20,7 @@ from moderation.models import SpaceBan
 from rooms.models import Participant, Space, SpaceState
 from spaces_project.asgi import application, django_asgi_app
 from tests.factories import UserFactory
-from tests.realtime.helpers import live_space, token_for
+from tests.support.builders import live_space, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import IN_CI
-from tests.realtime.conftest import Server, _test_database_url, free_port, start_server, stop_server
+from tests.support.servers import Server, free_port, server_database_url, start_server, stop_server
+from tests.support.services import IN_CI
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,7 +44,7 @@ def haproxy() -> str:
 def web(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Server]:
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=_test_database_url(),
+        DATABASE_URL=server_database_url(),
         SPACES_CACHE_PREFIX=f"px-{uuid.uuid4().hex[:8]}",
         SPACES_THROTTLE_LOGIN="3/min",
         SPACES_TRUSTED_PROXIES="127.0.0.1",  # what bin/cluster sets: HAProxy's address

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rooms.models import HostMessage, Notification, Reminder
-from tests.discovery.conftest import live_space, scheduled_space
 from tests.factories import UserFactory
+from tests.support.builders import scheduled_space
+from tests.support.builders import started_space as live_space
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,9 @@ from moderation.models import HostBan, SpaceBan
 from rooms import services
 from rooms.discovery.selectors import feeds
 from rooms.models import Reminder, Role, Space, SpaceState
-from tests.discovery.conftest import follow, live_space, put_on, scheduled_space
 from tests.factories import HostFactory, UserFactory
+from tests.support.builders import follow, put_on, scheduled_space
+from tests.support.builders import started_space as live_space
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from rooms.models import Reminder, Role, Space, SpaceState
 from tests.factories import HostFactory
-from tests.realtime.conftest import Server
-from tests.realtime.helpers import api, frames_for, live_space, member, open_ws, recv, recv_until, token_for
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import Server
+from tests.support.sockets import api, frames_for, open_ws, recv, recv_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

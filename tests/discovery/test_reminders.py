@@ -16,8 +16,10 @@ from rooms import services
 from rooms.discovery import tasks as discovery_tasks
 from rooms.discovery.services import notifications
 from rooms.models import Notification, NotificationKind, Reminder, Space
-from tests.discovery.conftest import live_space, of_type, scheduled_space
+from tests.discovery.conftest import of_type
 from tests.factories import HostFactory, UserFactory
+from tests.support.builders import scheduled_space
+from tests.support.builders import started_space as live_space
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,10 @@ from moderation.models import HostBan, SpaceBan
 from rooms import services
 from rooms.discovery.services import room_extras as discovery
 from rooms.models import HostMessage, Role
-from tests.discovery.conftest import live_space, of_type, put_on, scheduled_space
+from tests.discovery.conftest import of_type
 from tests.factories import UserFactory
+from tests.support.builders import put_on, scheduled_space
+from tests.support.builders import started_space as live_space
 
 pytestmark = pytest.mark.django_db
 

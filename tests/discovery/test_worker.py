@@ -12,9 +12,9 @@ import pytest
 from rooms import services
 from rooms.discovery import tasks as discovery_tasks
 from rooms.models import Notification, NotificationKind, Reminder
-from tests.celery_worker import celery_worker
-from tests.discovery.conftest import scheduled_space
 from tests.factories import UserFactory
+from tests.support.builders import scheduled_space
+from tests.support.workers import celery_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 

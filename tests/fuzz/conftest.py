@@ -8,19 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.realtime.conftest import (  # noqa: F401 - fixtures
-    Server,
-    rt_prefix,
-    server_env,
-    start_server,
-    stop_server,
-)
+from tests.support.servers import Server, start_server, stop_server
 
 
 @pytest.fixture
 def fuzz_server(
     transactional_db: None,
-    server_env: dict[str, str],  # noqa: F811
+    server_env: dict[str, str],
     livekit_url: str,
     stripe_mock_url: str,
     tmp_path: Path,

@@ -27,7 +27,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from tests.factories import HostFactory, UserFactory
-from tests.realtime.conftest import Server
+from tests.support.servers import Server
 from tickets.models import PayoutAccount
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.postgres, pytest.mark.redis, pytest.mark.livekit, pytest.mark.stripe]

@@ -14,7 +14,7 @@ from rest_framework.settings import api_settings
 from rest_framework.test import APIRequestFactory
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
-from tests.moderation.conftest import Cast
+from tests.support.builders import Cast
 
 pytestmark = pytest.mark.django_db
 

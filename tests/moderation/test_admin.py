@@ -12,7 +12,7 @@ from accounts.models import User
 from moderation import services
 from moderation.models import ModerationAction, Notice, Report, ReportOutcome, ReportStatus
 from rooms.models import Participant, Space, SpaceState
-from tests.moderation.conftest import Cast
+from tests.support.builders import Cast
 
 pytestmark = pytest.mark.django_db
 

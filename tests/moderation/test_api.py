@@ -7,7 +7,7 @@ import pytest
 from moderation import services
 from moderation.models import HostBan, ModerationAction, Notice, Report, SpaceBan
 from rooms.models import Participant
-from tests.moderation.conftest import Cast
+from tests.support.builders import Cast
 
 pytestmark = pytest.mark.django_db
 

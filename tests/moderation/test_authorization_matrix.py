@@ -24,7 +24,8 @@ from moderation.models import HostBan, ModerationAction, Notice, Report, SpaceBa
 from rooms import services as rooms_services
 from rooms.models import HandRaise, Invitation, Participant, Role, Space, SpaceState
 from tests.factories import UserFactory
-from tests.moderation.conftest import Cast, add_member
+from tests.support.builders import Cast
+from tests.support.builders import member as add_member
 from tickets.models import TicketOffer
 
 pytestmark = pytest.mark.django_db

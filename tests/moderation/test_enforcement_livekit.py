@@ -13,8 +13,7 @@ from moderation.models import HostBan
 from rooms import livekit_client
 from rooms.models import Space, SpaceState
 from tests.factories import UserFactory
-from tests.rooms.conftest import remote
-from tests.rooms.livekit_harness import wait_until
+from tests.support.livekit import remote, wait_until
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -9,19 +9,9 @@ import pytest
 from moderation import services
 from rooms.models import Role, Space, SpaceState
 from tests.factories import UserFactory
-from tests.realtime.conftest import Server
-from tests.realtime.helpers import (
-    api,
-    close_code,
-    in_thread,
-    live_space,
-    member,
-    open_ws,
-    recv,
-    recv_until,
-    refusal,
-    token_for,
-)
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import Server
+from tests.support.sockets import api, close_code, in_thread, open_ws, recv, recv_until, refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

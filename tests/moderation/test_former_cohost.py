@@ -13,7 +13,9 @@ from django.utils import timezone
 from moderation.models import HostBan, ModerationAction, SpaceBan
 from rooms.models import HostMessage, Participant, Role, Space, SpaceState
 from tests.factories import UserFactory
-from tests.moderation.conftest import Cast, add_member, make_live_space
+from tests.support.builders import Cast
+from tests.support.builders import live_space as make_live_space
+from tests.support.builders import member as add_member
 
 pytestmark = pytest.mark.django_db
 

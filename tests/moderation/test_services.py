@@ -22,7 +22,9 @@ from rooms.exceptions import Banned, CannotModerateCohost, CannotModerateHost, N
 from rooms.models import HandRaise, HandState, Participant, Role, Space, SpaceState
 from rooms.selectors import access_space_for_join
 from tests.factories import HostFactory
-from tests.moderation.conftest import Cast, add_member, make_live_space
+from tests.support.builders import Cast
+from tests.support.builders import live_space as make_live_space
+from tests.support.builders import member as add_member
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,9 @@ from accounts.models import Block, User
 from moderation.models import HostBan, SpaceBan
 from rooms.models import Role, Space, SpaceState
 from tests.factories import HostFactory, UserFactory
-from tests.realtime.conftest import Server
-from tests.realtime.helpers import api, close_code, live_space, member, open_ws, recv, recv_until, refusal, token_for
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import Server
+from tests.support.sockets import api, close_code, open_ws, recv, recv_until, refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

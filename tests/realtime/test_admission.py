@@ -20,8 +20,9 @@ from accounts.models import User
 from rooms.models import HandRaise, Invitation, Role, Space
 from rooms.snapshot import ROOM_PARTS, space_snapshot
 from tests.factories import UserFactory
-from tests.realtime.conftest import Server
-from tests.realtime.helpers import api, close_code, in_thread, live_space, member, open_ws, recv, token_for
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import Server
+from tests.support.sockets import api, close_code, in_thread, open_ws, recv
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.factories import UserFactory
-from tests.realtime.conftest import Server
-from tests.realtime.helpers import live_space, member, open_ws, recv, recv_until, refusal, token_for
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import Server
+from tests.support.sockets import open_ws, recv, recv_until, refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

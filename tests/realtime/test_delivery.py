@@ -12,18 +12,9 @@ from rooms.events import Reaction
 from rooms.models import Participant, Role, Space
 from spaces_project.realtime.events import send_event_on_commit
 from spaces_project.realtime.publish import Audience, publish_on_commit
-from tests.realtime.conftest import Server
-from tests.realtime.helpers import (
-    api,
-    frames_for,
-    in_thread,
-    live_space,
-    member,
-    open_ws,
-    recv,
-    recv_until,
-    token_for,
-)
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import Server
+from tests.support.sockets import api, frames_for, in_thread, open_ws, recv, recv_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

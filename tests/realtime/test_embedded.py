@@ -14,7 +14,8 @@ from django.db.models import F
 from accounts.ws_auth import TokenOrSessionAuthMiddlewareStack
 from rooms.models import Role, Space
 from spaces_project.realtime.publish import Audience, publish_on_commit
-from tests.realtime.helpers import in_thread, live_space, member, token_for
+from tests.support.builders import live_space, member, token_for
+from tests.support.sockets import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

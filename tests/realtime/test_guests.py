@@ -9,8 +9,9 @@ import pytest
 
 from rooms.models import Space
 from rooms.services.guests import space_guest_join
-from tests.realtime.conftest import Server
-from tests.realtime.helpers import api, live_space, open_ws, recv, recv_until, refusal, token_for
+from tests.support.builders import live_space, token_for
+from tests.support.servers import Server
+from tests.support.sockets import api, open_ws, recv, recv_until, refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

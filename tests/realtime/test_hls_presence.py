@@ -9,8 +9,9 @@ import time
 import pytest
 
 from rooms.models import Participant, Space
-from tests.realtime.conftest import Server
-from tests.realtime.helpers import live_space, member, open_ws, recv, token_for
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import Server
+from tests.support.sockets import open_ws, recv
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

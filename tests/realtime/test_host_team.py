@@ -12,18 +12,9 @@ import asyncio
 import pytest
 
 from rooms.models import Role
-from tests.realtime.conftest import Server
-from tests.realtime.helpers import (
-    api,
-    frames_for,
-    live_space,
-    member,
-    open_ws,
-    recv,
-    recv_until,
-    refusal,
-    token_for,
-)
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import Server
+from tests.support.sockets import api, frames_for, open_ws, recv, recv_until, refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,8 +16,9 @@ from django.db.models import F
 
 from rooms.models import Participant, Role, Space
 from spaces_project.realtime.publish import publish_on_commit
-from tests.realtime.conftest import Server, start_server, stop_server
-from tests.realtime.helpers import api, in_thread, live_space, member, open_ws, recv, recv_until, token_for
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import Server, start_server, stop_server
+from tests.support.sockets import api, in_thread, open_ws, recv, recv_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -23,8 +23,9 @@ from accounts.models import User
 from spaces_project.realtime import hub as hub_module
 from spaces_project.realtime import uvicorn_fastpath
 from spaces_project.realtime.publish import publish_on_commit
-from tests.realtime.conftest import free_port
-from tests.realtime.helpers import in_thread, live_space, member, recv, recv_until, token_for
+from tests.support.builders import live_space, member, token_for
+from tests.support.servers import free_port
+from tests.support.sockets import in_thread, recv, recv_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

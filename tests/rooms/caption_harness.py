@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from accounts.models import User
 from rooms.captions.testset import speak
-from tests.rooms.livekit_harness import Peer
+from tests.support.livekit import Peer
 
 
 class SpeakingPeer(Peer):

@@ -9,7 +9,7 @@ from moderation.models import ModerationAction, SpaceBan
 from rooms import services
 from rooms.models import HandRaise, HandState, Invitation, Participant, Role, Space, SpaceState
 from tests.factories import HostFactory, UserFactory
-from tests.rooms.conftest import participant
+from tests.support.builders import participant
 
 pytestmark = pytest.mark.django_db
 

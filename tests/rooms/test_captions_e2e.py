@@ -20,11 +20,10 @@ from rooms.captions.testset import SENTENCES
 from rooms.models import CaptionLine, Recording, Space
 from rooms.services import captions
 from tests.factories import UserFactory
-from tests.realtime.conftest import _test_database_url, start_server, stop_server
 from tests.rooms.agent_harness import agents
 from tests.rooms.caption_harness import ListenerSocket, SpeakingPeer
-from tests.rooms.conftest import _nobody, remote
-from tests.rooms.livekit_harness import wait_until
+from tests.support.livekit import NOBODY, remote, wait_until
+from tests.support.servers import server_database_url, start_server, stop_server
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +50,7 @@ def asgi_server(lk, tmp_path):
     socket is served by another process than the agent that publishes the captions, as in production."""
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=_test_database_url(),
+        DATABASE_URL=server_database_url(),
         DJANGO_SETTINGS_MODULE="spaces_project.settings",
         LOG_LEVEL="WARNING",
         CELERY_TASK_ALWAYS_EAGER="1",
@@ -75,7 +74,7 @@ def _speaker(world, make_client, peers) -> tuple[Any, Any, SpeakingPeer]:
     assert api.post(f"/api/v1/spaces/{world.space_id}/hand").status_code == 201
     approved = world.host_api.post(f"/api/v1/spaces/{world.space_id}/hands/{user.username}/approve")
     assert approved.status_code == 200, approved.json()
-    assert wait_until(lambda: (remote(world.room, user) or _nobody).can_publish)
+    assert wait_until(lambda: (remote(world.room, user) or NOBODY).can_publish)
     assert peer.publish_tone()  # publishes silence until it is given sentences
     return user, api, peer
 

@@ -65,7 +65,7 @@ def test_a_leave_that_loses_a_deadlock_to_the_presence_webhook_is_run_again(post
     import psycopg
 
     from rooms.services import presence
-    from tests.realtime.conftest import _test_database_url
+    from tests.support.servers import server_database_url
 
     space = services.space_create(host=HostFactory(), title="deadlock")
     user = UserFactory()
@@ -85,7 +85,7 @@ def test_a_leave_that_loses_a_deadlock_to_the_presence_webhook_is_run_again(post
         return locked
 
     monkeypatch.setattr(presence, "lock_space", lock_space_then_pause)
-    webhook = psycopg.connect(_test_database_url())
+    webhook = psycopg.connect(server_database_url())
     webhook.execute("SET deadlock_timeout = '10s'")  # the leave's check (1 s) finds the cycle first
     webhook.commit()
     errors: list[BaseException] = []
@@ -108,7 +108,7 @@ def test_a_leave_that_loses_a_deadlock_to_the_presence_webhook_is_run_again(post
         except BaseException as exc:
             errors.append(exc)
 
-    watcher = psycopg.connect(_test_database_url(), autocommit=True)
+    watcher = psycopg.connect(server_database_url(), autocommit=True)
     try:
         webhook.execute(
             "UPDATE rooms_participant SET is_connected = false, left_at = now() WHERE id = %s", [participant.pk]

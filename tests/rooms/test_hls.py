@@ -17,7 +17,7 @@ from rooms import livekit_client
 from rooms.models import Participant, Space, SpaceState
 from rooms.services import hls, presence, recordings
 from tests.factories import HostFactory, UserFactory
-from tests.tickets.conftest import make_ticketed_space
+from tests.support.builders import make_ticketed_space
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from rooms.services import hls
 from tests.factories import UserFactory
 from tests.rooms.agent_harness import FAST, agents, longest_run, tone_levels
 from tests.rooms.hls_harness import HlsOrigin, Listener, get, nginx_binary
-from tests.rooms.livekit_harness import wait_until
+from tests.support.livekit import wait_until
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

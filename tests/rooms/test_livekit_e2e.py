@@ -14,8 +14,7 @@ from moderation.models import SpaceBan
 from rooms import livekit_client, tasks
 from rooms.models import Participant, Space
 from tests.factories import UserFactory
-from tests.rooms.conftest import _nobody, remote
-from tests.rooms.livekit_harness import wait_until
+from tests.support.livekit import NOBODY, remote, wait_until
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -47,7 +46,7 @@ def test_approved_hand_speaks_and_is_heard(world):
     assert api.post(f"/api/v1/spaces/{world.space_id}/hand").status_code == 201
     response = world.host_api.post(f"/api/v1/spaces/{world.space_id}/hands/{listener.username}/approve")
     assert response.status_code == 200, response.json()
-    assert wait_until(lambda: (remote(world.room, listener) or _nobody).can_publish)
+    assert wait_until(lambda: (remote(world.room, listener) or NOBODY).can_publish)
     assert peer.publish_tone()
     assert world.host_peer.heard_from(livekit_client.identity_for(listener.pk), frames=20)
     other, _, _ = world.enter(UserFactory())
@@ -59,12 +58,12 @@ def test_move_to_listeners_unpublishes_and_refuses_new_publish(world):
     peer, api, _ = world.enter(speaker)
     api.post(f"/api/v1/spaces/{world.space_id}/hand")
     world.host_api.post(f"/api/v1/spaces/{world.space_id}/hands/{speaker.username}/approve")
-    assert wait_until(lambda: (remote(world.room, speaker) or _nobody).can_publish)
+    assert wait_until(lambda: (remote(world.room, speaker) or NOBODY).can_publish)
     assert peer.publish_tone()
     assert world.host_peer.heard_from(livekit_client.identity_for(speaker.pk), frames=10)
     response = world.host_api.post(f"/api/v1/spaces/{world.space_id}/participants/{speaker.username}/move-to-listeners")
     assert response.status_code == 200, response.json()
-    assert wait_until(lambda: (remote(world.room, speaker) or _nobody).tracks == ())
+    assert wait_until(lambda: (remote(world.room, speaker) or NOBODY).tracks == ())
     info = remote(world.room, speaker)
     assert not info.can_publish and info.hidden
     assert not peer.publish_tone(timeout=3)
@@ -117,7 +116,7 @@ def _speaker_on_stage(world):
     peer, api, _ = world.enter(speaker)
     api.post(f"/api/v1/spaces/{world.space_id}/hand")
     world.host_api.post(f"/api/v1/spaces/{world.space_id}/hands/{speaker.username}/approve")
-    assert wait_until(lambda: (remote(world.room, speaker) or _nobody).can_publish)
+    assert wait_until(lambda: (remote(world.room, speaker) or NOBODY).can_publish)
     assert peer.publish_tone()
     return speaker, peer
 

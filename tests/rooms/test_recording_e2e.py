@@ -18,8 +18,7 @@ from rooms import audio, livekit_client
 from rooms.models import AgentLease, AgentWorker, Participant, Recording, RecordingPart, Space, SpeakerSegment
 from tests.factories import UserFactory
 from tests.rooms.agent_harness import FAST, WINDOW_MS, agents, longest_run, tone_levels
-from tests.rooms.conftest import _nobody, remote
-from tests.rooms.livekit_harness import Peer, wait_until
+from tests.support.livekit import NOBODY, Peer, remote, wait_until
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -59,7 +58,7 @@ def _speaker(world, peers, *, hz: float, pattern=None):
     assert raised.status_code == 201 and raised.json()["recorded"] is True  # told before going on stage
     approved = world.host_api.post(f"/api/v1/spaces/{world.space_id}/hands/{user.username}/approve")
     assert approved.status_code == 200, approved.json()
-    assert wait_until(lambda: (remote(world.room, user) or _nobody).can_publish)
+    assert wait_until(lambda: (remote(world.room, user) or NOBODY).can_publish)
     return user, api, peer
 
 

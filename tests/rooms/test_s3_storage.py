@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from tests.conftest import require
 from tests.factories import UserFactory
+from tests.support.services import require
 
 pytestmark = pytest.mark.django_db
 

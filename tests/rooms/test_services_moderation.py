@@ -13,7 +13,7 @@ from rooms.exceptions import (
 )
 from rooms.models import HandRaise, HandState, Role, Space, SpaceState
 from tests.factories import HostFactory, UserFactory
-from tests.rooms.conftest import participant
+from tests.support.builders import participant
 
 pytestmark = pytest.mark.django_db
 

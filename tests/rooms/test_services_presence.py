@@ -10,7 +10,7 @@ from rooms import livekit_client, services
 from rooms.exceptions import Banned, BlockedByHost, SpaceFull, SpaceNotFound, SpaceNotLive
 from rooms.models import HandRaise, HandState, Participant, Role, Space
 from tests.factories import UserFactory
-from tests.rooms.conftest import participant
+from tests.support.builders import participant
 
 pytestmark = pytest.mark.django_db
 

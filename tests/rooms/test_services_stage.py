@@ -23,7 +23,7 @@ from rooms.exceptions import (
 from rooms.models import HandRaise, HandState, Invitation, InvitationState, Participant, Role, Space
 from rooms.selectors import hand_queue
 from tests.factories import UserFactory
-from tests.rooms.conftest import participant
+from tests.support.builders import participant
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from django.test import Client
 from livekit import api as lk
 
 from rooms.models import Participant, Space, SpaceState
-from tests.rooms.conftest import participant
+from tests.support.builders import participant
 
 pytestmark = pytest.mark.django_db
 

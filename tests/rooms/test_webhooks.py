@@ -9,7 +9,7 @@ import pytest
 from livekit import api as lk
 
 from rooms.models import Participant, Space
-from tests.rooms.conftest import participant
+from tests.support.builders import participant
 
 pytestmark = pytest.mark.django_db
 

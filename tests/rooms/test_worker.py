@@ -11,10 +11,9 @@ import pytest
 
 from rooms import livekit_client
 from rooms.models import Participant
-from tests.celery_worker import celery_worker
 from tests.factories import UserFactory
-from tests.rooms.conftest import _nobody, remote
-from tests.rooms.livekit_harness import KEY, SECRET, wait_until
+from tests.support.livekit import KEY, NOBODY, SECRET, remote, wait_until
+from tests.support.workers import celery_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +52,7 @@ def test_worker_applies_an_approval_after_an_outage(world, lk, worker):
         assert wait_until(lambda: worker.poll() is None, timeout=3)
     finally:
         lk.thaw()
-    assert wait_until(lambda: (remote(world.room, listener) or _nobody).can_publish, timeout=30)
+    assert wait_until(lambda: (remote(world.room, listener) or NOBODY).can_publish, timeout=30)
     assert wait_until(lambda: not Participant.objects.get(pk=row.pk).livekit_dirty, timeout=30)
     assert peer.publish_tone()
     assert world.host_peer.heard_from(livekit_client.identity_for(listener.pk), frames=20)

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from rooms.models import Space, SpaceState
 from tests.factories import UserFactory
-from tests.tickets.conftest import make_paid_ticket, make_ticketed_space, stripe_event
+from tests.support.builders import make_paid_ticket, make_ticketed_space
+from tests.support.stripe import stripe_event
 from tickets import services
 from tickets.models import Payout, PayoutStatus, Ticket, TicketStatus, WebhookEvent
 

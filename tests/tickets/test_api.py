@@ -8,7 +8,7 @@ from accounts.models import Block
 from moderation.models import SpaceBan
 from rooms.models import Space, SpaceState
 from tests.factories import HostFactory, UserFactory
-from tests.tickets.conftest import make_host, make_paid_ticket, make_ticketed_space
+from tests.support.builders import make_host, make_paid_ticket, make_ticketed_space
 from tickets.models import PayoutAccount, Ticket, TicketOffer, TicketStatus
 
 pytestmark = pytest.mark.django_db

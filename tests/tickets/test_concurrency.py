@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 
 from rooms.models import Space
 from tests.factories import UserFactory
-from tests.tickets.conftest import make_ticketed_space, payment_succeeded, sign
+from tests.support.builders import make_ticketed_space
+from tests.support.stripe import payment_succeeded, sign
 from tickets.models import Ticket, TicketOffer, TicketStatus, WebhookEvent
 
 BUYERS = 200

@@ -11,7 +11,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from rooms.models import Space, SpaceState
-from tests.tickets.conftest import make_paid_ticket, make_ticketed_space
+from tests.support.builders import make_paid_ticket, make_ticketed_space
 from tickets import services, tasks
 from tickets.models import Ticket, TicketOffer, TicketStatus
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from rooms.models import Space, SpaceState
 from tests.factories import UserFactory
-from tests.tickets.conftest import make_host, make_paid_ticket, make_ticketed_space
+from tests.support.builders import make_host, make_paid_ticket, make_ticketed_space
 from tickets import services, tasks
 from tickets.exceptions import RefundNotAllowed
 from tickets.models import Payout, PayoutStatus, Ticket, TicketOffer, TicketStatus

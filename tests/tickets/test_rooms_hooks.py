@@ -16,7 +16,7 @@ from rooms.snapshot import close_code_for, space_for_socket
 from spaces_project.common.exceptions import ApplicationError
 from spaces_project.realtime.wire import CLOSE_TICKET_REQUIRED, decode_message, user_channel
 from tests.factories import UserFactory
-from tests.tickets.conftest import make_paid_ticket, make_ticketed_space
+from tests.support.builders import make_paid_ticket, make_ticketed_space
 from tickets.models import Ticket, TicketStatus
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.conf import settings
 
 from rooms.models import Invitation, InvitationState, Participant, Role, Space
 from tests.factories import UserFactory
-from tests.tickets.conftest import make_paid_ticket, make_ticketed_space
+from tests.support.builders import make_paid_ticket, make_ticketed_space
 from tickets.exceptions import TicketRequired
 from tickets.models import Ticket, TicketOffer, TicketStatus
 from tickets.selectors import (

@@ -15,7 +15,8 @@ import pytest
 import stripe
 from django.test import Client
 
-from tests.tickets.conftest import make_host, make_paid_ticket, make_ticketed_space, stripe_event
+from tests.support.builders import make_host, make_paid_ticket, make_ticketed_space
+from tests.support.stripe import stripe_event
 from tickets.models import PayoutAccount, Ticket, TicketStatus, WebhookEvent
 from tickets.services.webhooks import HANDLERS
 

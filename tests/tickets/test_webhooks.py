@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import UserFactory
-from tests.tickets.conftest import make_host, make_paid_ticket, make_ticketed_space, payment_succeeded, stripe_event
+from tests.support.builders import make_host, make_paid_ticket, make_ticketed_space
+from tests.support.stripe import payment_succeeded, stripe_event
 from tickets import services
 from tickets.models import Payout, PayoutAccount, PayoutStatus, Ticket, TicketOffer, TicketStatus, WebhookEvent
 

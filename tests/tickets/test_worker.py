@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from rooms.models import Space, SpaceState
 from spaces_project.celery import app
-from tests.tickets.conftest import STRIPE_MOCK_KEY, make_host, make_paid_ticket, make_ticketed_space
-from tests.tickets.stripe_proxy import StripeProxy
+from tests.support.builders import make_host, make_paid_ticket, make_ticketed_space
+from tests.support.stripe import STRIPE_MOCK_KEY, StripeProxy
 from tickets import tasks
 from tickets.models import Payout, PayoutStatus, Ticket, TicketStatus
 

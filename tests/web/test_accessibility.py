@@ -15,8 +15,8 @@ from rest_framework.authtoken.models import Token
 from rooms.models import Space, SpaceState
 from rooms.services import space_create
 from tests.factories import HostFactory, UserFactory
-from tests.realtime.conftest import Server
-from tests.web.test_browser import PASSWORD, SCREENSHOTS, off_loop, wait_text
+from tests.support.browser import PASSWORD, SCREENSHOTS, off_loop, wait_text
+from tests.support.servers import Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -10,7 +10,7 @@ import pytest
 
 from rooms.models import CaptionLine, Recording
 from tests.factories import UserFactory
-from tests.web.test_browser import PASSWORD, off_loop, wait_js, wait_text
+from tests.support.browser import PASSWORD, off_loop, wait_js, wait_text
 from tests.web.test_replay_browser import _recorded_space, browser, replay_server  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -20,10 +20,11 @@ from django.conf import settings
 from rooms.models import AgentWorker, Participant
 from rooms.services import space_create
 from tests.factories import HostFactory, UserFactory
-from tests.realtime.conftest import Server, _test_database_url, start_server, stop_server
 from tests.rooms.agent_harness import agents
 from tests.rooms.hls_harness import HlsOrigin, nginx_binary
-from tests.web.test_browser import eventually, log_in, mic_published, off_loop, wait_js, wait_text
+from tests.support.browser import eventually, log_in, off_loop, wait_js, wait_text
+from tests.support.servers import Server, server_database_url, start_server, stop_server
+from tests.web.test_browser import mic_published
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -88,7 +89,7 @@ def hls_web_server(
     settings.LIVEKIT_ROOM_PREFIX = prefix
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=_test_database_url(),
+        DATABASE_URL=server_database_url(),
         LIVEKIT_ROOM_PREFIX=prefix,
         SPACES_CHANNEL_PREFIX=f"ch-{prefix}",
         SPACES_DISABLE_THROTTLING="1",

@@ -20,9 +20,9 @@ from rooms import livekit_client
 from rooms.models import Space
 from rooms.services import audio_health, space_create, space_join
 from tests.factories import HostFactory, UserFactory
-from tests.realtime.conftest import Server, _test_database_url, free_port, start_server, stop_server
-from tests.rooms.livekit_harness import KEY, SECRET, LiveKitServer, Peer, livekit_binary
-from tests.web.test_browser import CHROMIUM_FLAGS, PASSWORD, SCREENSHOTS, eventually, off_loop, wait_text
+from tests.support.browser import CHROMIUM_FLAGS, PASSWORD, SCREENSHOTS, eventually, off_loop, wait_text
+from tests.support.livekit import KEY, SECRET, LiveKitServer, Peer, livekit_binary
+from tests.support.servers import Server, free_port, server_database_url, start_server, stop_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -52,7 +52,7 @@ def stack(postgres_url: str, redis_url: str, chromium_path: str, tmp_path: Path,
     settings.LIVEKIT_API_TIMEOUT_S = 2
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=_test_database_url(),
+        DATABASE_URL=server_database_url(),
         LIVEKIT_ROOM_PREFIX=prefix,
         LIVEKIT_URL=lk.ws_url,
         LIVEKIT_API_URL=lk.http_url,

@@ -13,8 +13,9 @@ from rest_framework.authtoken.models import Token
 from rooms.models import Reminder, Space, SpaceState
 from rooms.services import space_create
 from tests.factories import HostFactory, UserFactory
-from tests.realtime.conftest import Server
-from tests.web.test_browser import join_space, log_in, off_loop, wait_text
+from tests.support.browser import log_in, off_loop, wait_text
+from tests.support.servers import Server
+from tests.web.test_browser import join_space
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -18,8 +18,8 @@ from rooms import audio
 from rooms.models import Clip, Recording
 from rooms.services import lifecycle, recordings
 from tests.factories import HostFactory, UserFactory
-from tests.realtime.conftest import Server, _test_database_url, start_server, stop_server
-from tests.web.test_browser import CHROMIUM_FLAGS, PASSWORD, off_loop, wait_js
+from tests.support.browser import CHROMIUM_FLAGS, PASSWORD, off_loop, wait_js
+from tests.support.servers import Server, server_database_url, start_server, stop_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -52,7 +52,7 @@ def media(tmp_path: Path) -> Path:
 def replay_server(postgres_url: str, media: Path, tmp_path: Path) -> Iterator[Server]:
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=_test_database_url(),
+        DATABASE_URL=server_database_url(),
         SPACES_MEDIA_ROOT=str(media),
         SPACES_DISABLE_THROTTLING="1",
         SPACES_FAST_PASSWORD_HASHER="1",

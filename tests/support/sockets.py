@@ -1,4 +1,5 @@
-"""Helpers for websocket tests against real server processes."""
+"""Websocket clients for tests against real server processes: open, read frames, wait for a close, call the
+REST API, run ORM code off the event loop."""
 
 from __future__ import annotations
 
@@ -9,38 +10,10 @@ from typing import Any
 
 import httpx
 from django.db import connection
-from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from accounts.models import User
-from rooms.models import Participant, Role, Space, SpaceState
 from tests.event_conformance import validate_frame
-from tests.factories import HostFactory, UserFactory
-
-
-def live_space(host: User | None = None, **fields: Any) -> Space:
-    host = host or HostFactory()
-    fields.setdefault("state", SpaceState.LIVE)
-    if fields["state"] == SpaceState.LIVE:
-        fields.setdefault("started_at", timezone.now())
-    space = Space.objects.create(host=host, title="Live talk", **fields)
-    Participant.objects.create(space=space, user=host, role=Role.HOST, is_connected=True, joined_at=timezone.now())
-    return space
-
-
-def member(space: Space, role: str = Role.LISTENER, user: User | None = None, **fields: Any) -> User:
-    user = user or UserFactory()
-    Participant.objects.create(space=space, user=user, role=role, is_connected=True, joined_at=timezone.now(), **fields)
-    if role == Role.LISTENER:
-        Space.objects.filter(pk=space.pk).update(listener_count=space.listener_count + 1)
-        space.refresh_from_db()
-    return user
-
-
-def token_for(user: User) -> str:
-    return Token.objects.get_or_create(user=user)[0].key
 
 
 async def open_ws(url: str, token: str | None = None) -> ClientConnection:

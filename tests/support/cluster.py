@@ -1,4 +1,5 @@
-"""One production-shaped cluster (``bin/cluster``) for the whole session, on this run's own ports.
+"""One production-shaped cluster (``bin/cluster``) for the whole session, on this run's own ports
+(fixtures ``cluster`` and ``cluster_livekit``; tests using them carry the ``cluster`` marker).
 
 HAProxy in front of two uvicorn web processes and of two livekit-server nodes sharing their Redis,
 two Celery workers, beat, and the cluster's own Redis; PostgreSQL is this run's test database on the
@@ -24,8 +25,8 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 
 from accounts.models import User
-from tests.conftest import IN_CI, require
-from tests.realtime.conftest import _test_database_url
+from tests.support.servers import server_database_url
+from tests.support.services import require, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "bin" / "cluster"
@@ -130,7 +131,7 @@ def cluster(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> 
     env.pop("SPACES_TEST_DB_NAME", None)
     env.update(
         SPACES_CLUSTER_DIR=str(state),
-        SPACES_CLUSTER_DATABASE_URL=_test_database_url(),
+        SPACES_CLUSTER_DATABASE_URL=server_database_url(),
         SPACES_CLUSTER_SKIP_MIGRATE="1",
         SPACES_CLUSTER_PORT=str(base),
         SPACES_CLUSTER_LK_PORT=str(base + 1),
@@ -159,36 +160,10 @@ def cluster(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> 
         try:
             handle.run("up", timeout=240)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            if IN_CI:
-                pytest.fail(f"CI=true: the cluster did not start: {exc}", pytrace=False)
-            pytest.skip(f"the cluster did not start: {exc}")
+            unavailable(f"the cluster did not start: {exc}")
         yield handle
     finally:
         subprocess.run([str(CLUSTER), "down"], check=False, env=env, cwd=ROOT, capture_output=True, timeout=120)
-
-
-@pytest.fixture(autouse=True)
-def _flush_retries_deadlocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The running cluster (beat's jobs, the hubs' count ticks) reads tables while a test's flush
-    truncates them; PostgreSQL then aborts one side as a deadlock. The flush is one transaction, so
-    when it is the side aborted, run it again."""
-    from django.db import OperationalError
-    from django.test import TransactionTestCase
-
-    original = TransactionTestCase._fixture_teardown
-
-    def teardown(self: TransactionTestCase) -> None:
-        for attempt in range(5):
-            try:
-                original(self)
-                return
-            except Exception as exc:  # CommandError wrapping the OperationalError
-                cause = exc.__cause__ or exc.__context__
-                if attempt == 4 or not isinstance(cause, OperationalError) or "deadlock" not in str(cause):
-                    raise
-                time.sleep(0.2)
-
-    monkeypatch.setattr(TransactionTestCase, "_fixture_teardown", teardown)
 
 
 @pytest.fixture

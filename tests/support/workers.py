@@ -18,7 +18,7 @@ from django.db import connection
 
 from spaces_project.celery import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager

@@ -5,15 +5,34 @@ whether a request was repeated. This proxy forwards every request to it unchange
 method, path, ``Idempotency-Key`` and form body, which is what the tests assert on ("one transfer
 key per payout", "no PaymentIntent for a buyer without a seat"). ``pause_on`` holds the answer to a
 matching request (after forwarding it) until released: a worker can be killed while it waits.
+
+Also Stripe's side of webhooks: events shaped as Stripe sends them, signed with the endpoint's secret.
+Fixtures (registered from tests/conftest.py): ``stripe_proxy`` (the app's Stripe calls go through it),
+``webhook_secret`` and ``post_event`` (a signed ``POST /webhooks/stripe``).
 """
 
 from __future__ import annotations
 
 import http.client
+import itertools
+import json
 import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+import pytest
+import stripe
+from django.conf import settings as django_settings
+from django.test import Client
+
+_event_numbers = itertools.count(1)
+# stripe-mock accepts only keys shaped sk_test_<one part>; .services/env's sk_test_spaces_local has two.
+STRIPE_MOCK_KEY = "sk_test_spacesLocal"
 
 
 @dataclass
@@ -106,3 +125,71 @@ class StripeProxy:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+@pytest.fixture
+def stripe_proxy(stripe_mock_url: str, settings: Any) -> Iterator[StripeProxy]:
+    """stripe-mock behind a recording proxy; the app's Stripe calls go through it."""
+    proxy = StripeProxy(upstream=stripe_mock_url).start()
+    settings.STRIPE_API_BASE = proxy.url
+    settings.STRIPE_SECRET_KEY = STRIPE_MOCK_KEY
+    yield proxy
+    proxy.stop()
+
+
+def stripe_event(
+    event_type: str, obj: dict[str, Any], *, event_id: str | None = None, created: int | None = None
+) -> dict[str, Any]:
+    return {
+        "id": event_id or f"evt_test_{uuid.uuid4().hex[:12]}_{next(_event_numbers)}",
+        "object": "event",
+        "type": event_type,
+        "created": created if created is not None else int(time.time()),
+        "livemode": False,
+        "api_version": "2024-06-20",
+        "data": {"object": obj},
+    }
+
+
+def payment_succeeded(ticket: Any, **kwargs: Any) -> dict[str, Any]:
+    return stripe_event(
+        "payment_intent.succeeded",
+        {
+            "id": ticket.payment_intent_id,
+            "object": "payment_intent",
+            "amount": ticket.price_cents,
+            "amount_received": ticket.price_cents,
+            "currency": "usd",
+            "status": "succeeded",
+            "metadata": {"ticket_id": str(ticket.pk), "space_id": str(ticket.space_id)},
+        },
+        **kwargs,
+    )
+
+
+def sign(payload: str, secret: str | None = None) -> str:
+    secret = secret or django_settings.STRIPE_WEBHOOK_SECRET
+    return stripe.WebhookSignature.generate_signature_header(payload, secret)
+
+
+@pytest.fixture
+def webhook_secret(settings: Any) -> str:
+    settings.STRIPE_WEBHOOK_SECRET = settings.STRIPE_WEBHOOK_SECRET or "whsec_tickets_test_secret"
+    return str(settings.STRIPE_WEBHOOK_SECRET)
+
+
+@pytest.fixture
+def post_event(webhook_secret: str) -> Callable[..., Any]:
+    """``post_event(event)`` → the response of ``POST /webhooks/stripe`` with a valid signature."""
+    client = Client()
+
+    def _post(event: dict[str, Any], *, signature: str | None = None) -> Any:
+        payload = json.dumps(event)
+        return client.post(
+            "/webhooks/stripe",
+            data=payload,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signature if signature is not None else sign(payload, webhook_secret),
+        )
+
+    return _post

@@ -1,6 +1,9 @@
-"""Two real server processes (uvicorn and daphne) on loopback, sharing the test database and Redis.
+"""Spaces' ASGI server as real subprocesses on loopback (uvicorn and daphne), against the test database.
 
-Each test run uses its own Redis channel prefix so parallel runs on one Redis never see each other.
+Servers are started with ``bin/web``, the one launch recipe the Procfile, ``bin/run``, ``bin/cluster`` and
+the benchmarks use too. Fixtures (registered from tests/conftest.py): ``rt_prefix``, ``server_env`` and
+``servers`` (one uvicorn and one daphne for the whole session, shared by every folder that asks for them).
+Each session publishes on its own Redis channel prefix, so parallel runs on one Redis never see each other.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ import httpx
 import pytest
 from django.conf import settings
 
-from tests.conftest import require
+from tests.support.services import require
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+WEB = ROOT / "bin" / "web"
 
 
 @dataclass
@@ -42,34 +45,53 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws/spaces/{space_id}/"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _test_database_url() -> str:
+def server_database_url() -> str:
+    """The URL of this session's test database (``DATABASE_URL`` names the development one)."""
     db = settings.DATABASES["default"]
     parsed = urlparse(os.environ["DATABASE_URL"])
     return urlunparse(parsed._replace(path=f"/{db['NAME']}"))
 
 
+def server_environment(prefix: str, **extra: str) -> dict[str, str]:
+    """The environment of a server subprocess on the test database: its own channel prefix and LiveKit
+    room prefix, no throttles, the fast password hasher, Celery tasks run in the server process."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=server_database_url(),
+        SPACES_CHANNEL_PREFIX=prefix,
+        SPACES_DISABLE_THROTTLING="1",
+        SPACES_FAST_PASSWORD_HASHER="1",
+        DJANGO_SETTINGS_MODULE="spaces_project.settings",
+        LOG_LEVEL="WARNING",
+        CELERY_TASK_ALWAYS_EAGER="1",
+        LIVEKIT_ROOM_PREFIX=f"{prefix}-",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    env.pop("SPACES_TEST_DB_NAME", None)
+    return env
+
+
 def server_command(kind: str, port: int) -> list[str]:
-    app = "spaces_project.asgi:application"
-    if kind == "uvicorn":
-        # As the Procfile: Spaces reads X-Forwarded-* itself (trusted proxies only), uvicorn does not.
-        return [
-            *(str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)),
-            *("--log-level", "warning", "--no-proxy-headers"),
-        ]
-    return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app]
+    """``bin/web`` with this interpreter; ``kind`` is ``uvicorn`` (production's) or ``daphne``."""
+    return [str(WEB), "--server", kind, "--host", "127.0.0.1", "--port", str(port), "--quiet"]
 
 
 def start_server(kind: str, env: dict[str, str], log_dir: Path, port: int | None = None) -> Server:
     port = port or free_port()
     log = log_dir / f"{kind}-{port}.log"
     process = subprocess.Popen(
-        server_command(kind, port), cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        server_command(kind, port),
+        cwd=ROOT,
+        env={**env, "SPACES_PYTHON": sys.executable},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     server = Server(kind, port, process, log)
     deadline = time.monotonic() + 40
@@ -77,7 +99,7 @@ def start_server(kind: str, env: dict[str, str], log_dir: Path, port: int | None
         if process.poll() is not None:
             raise RuntimeError(f"{kind} exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"{server.http}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{server.http}/healthz", timeout=1, trust_env=False).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass
@@ -103,11 +125,8 @@ def rt_prefix() -> str:
 
 @pytest.fixture(scope="session")
 def server_env(django_db_setup: None, rt_prefix: str) -> dict[str, str]:
-    require(
-        "PostgreSQL",
-        os.environ.get("DATABASE_URL", "") if settings.DATABASES["default"]["ENGINE"].endswith("postgresql") else "",
-        5432,
-    )
+    is_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    require("PostgreSQL", os.environ.get("DATABASE_URL", "") if is_postgres else "", 5432)
     require("Redis", settings.REDIS_URL, 6379)
     # The test process publishes on the same prefix as the servers it talks to.
     settings.SPACES_CHANNEL_PREFIX = rt_prefix
@@ -115,26 +134,12 @@ def server_env(django_db_setup: None, rt_prefix: str) -> dict[str, str]:
     from channels.layers import channel_layers
 
     channel_layers.backends.clear()
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=_test_database_url(),
-        SPACES_CHANNEL_PREFIX=rt_prefix,
-        SPACES_DISABLE_THROTTLING="1",
-        SPACES_FAST_PASSWORD_HASHER="1",
-        DJANGO_SETTINGS_MODULE="spaces_project.settings",
-        LOG_LEVEL="WARNING",
-        # Tasks run in the server process (no shared broker queue); LiveKit rooms are this run's own.
-        CELERY_TASK_ALWAYS_EAGER="1",
-        LIVEKIT_ROOM_PREFIX=f"{rt_prefix}-",
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("SPACES_TEST_DB_NAME", None)
-    return env
+    return server_environment(rt_prefix)
 
 
 @pytest.fixture(scope="session")
 def servers(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
-    """``[uvicorn, daphne]``: two server processes of the production ASGI stack."""
+    """``[uvicorn, daphne]``: two server processes of the production ASGI stack, for the whole session."""
     log_dir = tmp_path_factory.mktemp("servers")
     started: list[Server] = []
     try:

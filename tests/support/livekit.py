@@ -1,8 +1,11 @@
-"""Real LiveKit for end-to-end tests (and bench/): a private ``livekit-server``, the app on a real HTTP
-port (to receive its webhooks), and realtime-client participants that publish a tone and count frames.
+"""Real LiveKit for end-to-end tests: a private ``livekit-server``, the app on a real HTTP port (to
+receive its webhooks), and realtime-client participants that publish a tone and count frames.
 
 A private server per test session (own ports, own webhook target) keeps parallel test runs on one
-machine apart, and lets a test stop or freeze it without disturbing anyone else.
+machine apart, and lets a test stop or freeze it without disturbing anyone else. Fixtures (registered
+from tests/conftest.py; tests using them carry the ``livekit`` marker): ``livekit_stack`` (the server and
+the app, for the whole session), ``lk`` (the app pointed at it for one test), ``peers`` (closed after the
+test) and ``world`` (a live Space whose host is connected and publishing a tone).
 """
 
 from __future__ import annotations
@@ -18,22 +21,21 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from livekit import rtc
+
+from tests.factories import HostFactory
+from tests.support.servers import free_port
+from tests.support.services import unavailable
 
 KEY = "e2ekey"
 SECRET = "e2e-livekit-secret-for-tests-0123456789abcdef"
 SILENCE = 200  # an int16 sample above this is sound
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def livekit_binary() -> str | None:
@@ -308,3 +310,98 @@ def wait_until(predicate: Any, timeout: float = 10, interval: float = 0.05) -> b
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def remote(room: str, user: Any) -> Any:
+    """``user``'s participant in the LiveKit ``room`` as the server lists it, or None."""
+    from rooms import livekit_client
+
+    return next(
+        (p for p in livekit_client.participants_list(room=room) if p.identity == livekit_client.identity_for(user.pk)),
+        None,
+    )
+
+
+class _Nobody:
+    can_publish = False
+    tracks = ()
+
+
+NOBODY = _Nobody()  # stands in for a participant LiveKit no longer lists (cannot publish, no tracks)
+
+
+@pytest.fixture(scope="session")
+def livekit_stack() -> Iterator[tuple[LiveKitServer, AppServer]]:
+    """A private livekit-server whose webhooks reach this test process's app on a real port."""
+    binary = livekit_binary()
+    if binary is None:
+        unavailable("livekit-server binary not found (bin/services up livekit builds it)")
+    app = AppServer()
+    app.start()
+    server = LiveKitServer(binary, webhook_url=f"{app.url}/webhooks/livekit")
+    try:
+        server.start()
+        yield server, app
+    finally:
+        server.cleanup()
+        app.stop()
+
+
+@pytest.fixture
+def lk(livekit_stack: tuple[LiveKitServer, AppServer], settings: Any) -> Iterator[LiveKitServer]:
+    """Point the app at the private livekit-server for this test (webhooks on); yields the server."""
+    server, app = livekit_stack
+    server.thaw()
+    settings.LIVEKIT_URL = server.ws_url
+    settings.LIVEKIT_API_URL = server.http_url
+    settings.LIVEKIT_API_KEY = KEY
+    settings.LIVEKIT_API_SECRET = SECRET
+    settings.LIVEKIT_API_TIMEOUT_S = 2
+    app.open = True
+    yield server
+    server.thaw()
+    app.close_gate()
+
+
+@pytest.fixture
+def peers() -> Iterator[list[Peer]]:
+    made: list[Peer] = []
+    yield made
+    for peer in made:
+        peer.close()
+
+
+@pytest.fixture
+def world(lk, make_client, peers):
+    """A live Space whose host is connected and publishing a tone."""
+    from rooms.models import Space
+
+    host = HostFactory()
+    host_api = make_client(host)
+    space_id = host_api.post("/api/v1/spaces", {"title": "Audio"}, format="json").json()["id"]
+
+    def enter(user, api=None):
+        api = api or make_client(user)
+        creds = api.post(f"/api/v1/spaces/{space_id}/join").json()
+        peer = Peer(creds["livekit_url"], creds["token"], name=user.username)
+        peers.append(peer)
+        peer.connect()
+        return peer, api, creds
+
+    host_peer, _, host_creds = enter(host, host_api)
+    assert host_peer.publish_tone()
+
+    class World:
+        pass
+
+    w = World()
+    w.space_id, w.host, w.host_api, w.host_peer, w.host_identity = (
+        space_id,
+        host,
+        host_api,
+        host_peer,
+        host_creds["identity"],
+    )
+    w.room = Space.objects.get(pk=space_id).livekit_room
+    w.enter = enter
+    return w
