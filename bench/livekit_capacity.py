@@ -1,6 +1,6 @@
 """LiveKit capacity per node: CPU and memory of one livekit-server per subscribed listener.
 
-One private ``livekit-server`` (v1.13.5, the loopback config of tests/rooms/livekit_harness.py), one
+One private ``livekit-server`` (v1.13.5, the loopback config of tests/support/livekit.py), one
 room, 1 or 3 speakers publishing a 440 Hz tone (Opus, 48 kHz mono) with the Python realtime client,
 then listeners joining in steps (hidden, subscribe-only: the grants Spaces gives listeners). At each
 step, after the joins settle, it samples the server's CPU time and RSS over a fixed window. Two probe

@@ -114,7 +114,7 @@ def _events_match_catalogue(request: pytest.FixtureRequest, monkeypatch: pytest.
     """Every event a test makes a service send must be what its class in the event catalogue declares
     (types and required fields of ``data``, ``seq``, ``space``): checked where it is sent, reported at the
     end of the test (a service may swallow the exception; the test fails anyway). Frames read from
-    sockets are checked by ``tests/realtime/helpers.py`` (not in tests marked ``raw_frames``)."""
+    sockets are checked by ``tests/support/sockets.py`` (not in tests marked ``raw_frames``)."""
     from spaces_project.realtime import events as catalogue
     from tests import event_conformance
     from tests.event_conformance import EventViolation, validate_sent

@@ -2,7 +2,7 @@
 
 Two places see events: services sending them (``tests/conftest.py`` wraps the catalogue's ``check``, so
 every ``send_event_on_commit`` of any test is validated against its class), and test clients reading
-frames from real servers (``tests/realtime/helpers.py``'s ``recv``: every frame is validated against the
+frames from real servers (``tests/support/sockets.py``'s ``recv``: every frame is validated against the
 JSON Schema the server publishes at ``/api/v1/events/schema``). An event its class does not describe
 fails the test.
 """

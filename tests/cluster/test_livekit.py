@@ -1,6 +1,6 @@
 """Audio across the cluster: two livekit-server nodes sharing Redis, two web processes, Celery workers.
 
-Participants are the Python realtime client (``tests/rooms/livekit_harness.Peer``) publishing a tone;
+Participants are the Python realtime client (``tests/support/livekit.Peer``) publishing a tone;
 every change goes through the REST API of the cluster, as a client's would.
 """
 
