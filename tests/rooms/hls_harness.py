@@ -9,11 +9,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from urllib.parse import urljoin
 import av
 import numpy as np
 
+from tests.support.servers import free_port
+from tests.support.services import unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,16 +33,24 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@contextmanager
+def running_origin(state: Path) -> Iterator[HlsOrigin]:
+    """A private nginx origin in ``state`` for the duration (skips locally, fails under CI=true, without
+    nginx)."""
+    if nginx_binary() is None:
+        unavailable("nginx not found (bin/services up nginx installs the Debian package)")
+    origin = HlsOrigin(state)
+    origin.start()
+    try:
+        yield origin
+    finally:
+        origin.stop()
 
 
 @dataclass
 class HlsOrigin:
     state: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:

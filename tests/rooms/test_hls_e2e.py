@@ -18,7 +18,7 @@ from rooms.models import AgentLease, Participant, Recording, Space
 from rooms.services import hls
 from tests.factories import UserFactory
 from tests.rooms.agent_harness import FAST, agents, longest_run, tone_levels
-from tests.rooms.hls_harness import HlsOrigin, Listener, get, nginx_binary
+from tests.rooms.hls_harness import HlsOrigin, Listener, get, running_origin
 from tests.support.livekit import wait_until
 
 pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -31,19 +31,8 @@ LINK_TTL_S = 4
 
 @pytest.fixture(scope="session")
 def hls_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HlsOrigin]:
-    from tests.conftest import IN_CI
-
-    if nginx_binary() is None:
-        message = "nginx not found (bin/services up nginx installs the Debian package)"
-        if IN_CI:
-            pytest.fail(f"CI=true: {message}", pytrace=False)
-        pytest.skip(message)
-    origin = HlsOrigin(tmp_path_factory.mktemp("hls-origin"))
-    origin.start()
-    try:
+    with running_origin(tmp_path_factory.mktemp("hls-origin")) as origin:
         yield origin
-    finally:
-        origin.stop()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from rooms.models import AgentWorker, Participant
 from rooms.services import space_create
 from tests.factories import HostFactory, UserFactory
 from tests.rooms.agent_harness import agents
-from tests.rooms.hls_harness import HlsOrigin, nginx_binary
+from tests.rooms.hls_harness import HlsOrigin, running_origin
 from tests.support.browser import eventually, log_in, off_loop, wait_js, wait_text
 from tests.support.servers import Server, server_database_url, start_server, stop_server
 from tests.web.test_browser import mic_published
@@ -66,19 +66,8 @@ HOST_RECEIVED = """async (userId) => {
 
 @pytest.fixture(scope="module")
 def hls_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HlsOrigin]:
-    from tests.conftest import IN_CI
-
-    if nginx_binary() is None:
-        message = "nginx not found (bin/services up nginx installs the Debian package)"
-        if IN_CI:
-            pytest.fail(f"CI=true: {message}", pytrace=False)
-        pytest.skip(message)
-    origin = HlsOrigin(tmp_path_factory.mktemp("hls-origin-web"))
-    origin.start()
-    try:
+    with running_origin(tmp_path_factory.mktemp("hls-origin-web")) as origin:
         yield origin
-    finally:
-        origin.stop()
 
 
 @pytest.fixture
