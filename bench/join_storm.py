@@ -18,6 +18,11 @@ subscribed by the token) on the same schedule: its connect rate is the reference
     .venv/bin/python bench/join_storm.py --sizes 1000,10000 --window 10
     .venv/bin/python bench/join_storm.py --sizes 1000 --window 10 --profile /tmp/storm-prof   # py-spy, SQL, Redis
     .venv/bin/python bench/join_storm.py --sizes 0 --livekit 200 --livekit-batch 20          # LiveKit only
+    .venv/bin/python bench/join_storm.py --sizes 10000 --window 10 --processes 2             # a web tier
+
+``--processes K``: K web processes sharing the database, Redis and the channel prefix (the cluster's web
+tier without its balancer, whose cost is not ours): listener *i* goes to process *i mod K*; the CPU is the
+sum of the K processes.
 
 ``--livekit M``: after the storm, M of the admitted listeners connect to the LiveKit room with the tokens
 their joins returned (Python realtime client ``livekit``, ``--livekit-batch`` at a time) while a host
@@ -76,6 +81,7 @@ class Admission(asyncio.Protocol):
         "done",
         "i",
         "phase",
+        "port",
         "t_join",
         "t_snap",
         "t_tap",
@@ -85,6 +91,10 @@ class Admission(asyncio.Protocol):
 
     def __init__(self, cfg: dict[str, Any], i: int, token: str, t_tap: float, done: asyncio.Future[Any]) -> None:
         self.cfg, self.i, self.token, self.t_tap, self.done = cfg, i, token, t_tap, done
+        # Several server processes (--processes): listener i goes to process i mod K for both of its
+        # connections, as a balancer spreading arrivals round-robin would.
+        ports = cfg.get("ports") or [cfg["port"]]
+        self.port = ports[i % len(ports)]
         self.phase = "ws" if cfg["protocol"] in ("centrifugo", "ws") else "join"
         self.buf = b""
         self.closing_http = False
@@ -95,7 +105,7 @@ class Admission(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        cfg, host = self.cfg, f"127.0.0.1:{self.cfg['port']}"
+        cfg, host = self.cfg, f"127.0.0.1:{self.port}"
         if self.phase == "join" and cfg["protocol"] == "healthz":  # the reference: Django's cheapest request
             transport.write(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
             return
@@ -152,7 +162,7 @@ class Admission(asyncio.Protocol):
                 return
             self.phase, self.buf = "ws", b""
             loop = asyncio.get_running_loop()
-            task = loop.create_task(loop.create_connection(lambda: self, "127.0.0.1", self.cfg["port"]))
+            task = loop.create_task(loop.create_connection(lambda: self, "127.0.0.1", self.port))
             task.add_done_callback(self._connected)
             return
         head, sep, rest = self.buf.partition(b"\r\n\r\n")
@@ -231,7 +241,7 @@ async def run_client(cfg: dict[str, Any]) -> dict[str, Any]:
             proto = Admission(cfg, i, tokens[i], t_tap, done)
             protocols.append(proto)
             try:
-                await loop.create_connection(lambda: proto, "127.0.0.1", cfg["port"])
+                await loop.create_connection(lambda: proto, "127.0.0.1", proto.port)
                 error = await asyncio.wait_for(done, ADMISSION_TIMEOUT_S)
             except TimeoutError:
                 error = f"timeout_{proto.phase}"
@@ -325,7 +335,7 @@ class LockWaits:
 
 
 def drive(
-    cfg: dict[str, Any], timeout_s: float, server_pid: int, on_admitted: Any = None
+    cfg: dict[str, Any], timeout_s: float, server_pids: list[int], on_admitted: Any = None
 ) -> tuple[dict[str, Any], float]:
     """Run the client; returns its results and the server's CPU seconds at the moment the last admission ended."""
     proc = subprocess.Popen(
@@ -333,7 +343,7 @@ def drive(
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()  # "ADMITTED": every listener has its snapshot (or failed)
-    cpu_at_end = cpu_s(server_pid)
+    cpu_at_end = sum(cpu_s(pid) for pid in server_pids)
     if on_admitted is not None:
         on_admitted()
     if line.strip() != "ADMITTED":
@@ -391,25 +401,32 @@ def storm(
     prefix = f"storm-{uuid.uuid4().hex[:8]}"
     if args.profile:
         Profile.log_statements(args.db, on=True)
-    server, port = start_server("uvicorn", "hub", args.db, work / f"server-{n}.log", prefix, root)
+    k = max(1, args.processes)
+    servers: list[subprocess.Popen[bytes]] = []
+    ports: list[int] = []
     profiler = None
     try:
+        for j in range(k):  # the processes share the database, Redis and the channel prefix, as a cluster's do
+            server, port = start_server("uvicorn", "hub", args.db, work / f"server-{n}-{j}.log", prefix, root)
+            servers.append(server)
+            ports.append(port)
+        pids = [server.pid for server in servers]
         time.sleep(1.0)
         # Warm-up in another Space: first-request imports and URL resolving are not admission costs.
         warm_space, _warm_host, _ = new_space(f"warm-{uuid.uuid4().hex[:6]}", host_name="storm_warm_host")
         warm_file = work / "warm-tokens.txt"
-        warm_file.write_text("\n".join(key for _uid, key in listener_tokens(20, prefix="storm_w")))
-        warm = {"protocol": "spaces", "port": port, "space": warm_space, "tokens": str(warm_file), "window": 0.5}
-        drive({**warm, "inflight": 20, "out": str(work / "warm.json"), "hold": 0}, 120, server.pid)
+        warm_file.write_text("\n".join(key for _uid, key in listener_tokens(20 * k, prefix="storm_w")))
+        warm = {"protocol": "spaces", "ports": ports, "space": warm_space, "tokens": str(warm_file), "window": 0.5}
+        drive({**warm, "inflight": 20, "out": str(work / "warm.json"), "hold": 0}, 120, pids)
         time.sleep(1.0)
         if args.profile:
-            profiler = Profile(Path(args.profile), server.pid, args.db)
+            profiler = Profile(Path(args.profile), pids[0], args.db)
         load0 = os.getloadavg()[0]
-        cpu0 = cpu_s(server.pid)
+        cpu0 = sum(cpu_s(pid) for pid in pids)
         out = work / f"storm-{n}.json"
         cfg = {
             "protocol": protocol,
-            "port": port,
+            "ports": ports,
             "space": space_id,
             "tokens": str(tokens_file),
             "window": args.window,
@@ -420,10 +437,11 @@ def storm(
         stop_sampling = profiler.stop_sampling if profiler is not None else None
         locks = LockWaits(args.db)
         try:
-            data, cpu_admitted = drive(cfg, args.window + ADMISSION_TIMEOUT_S * 3 + 120, server.pid, stop_sampling)
+            data, cpu_admitted = drive(cfg, args.window + ADMISSION_TIMEOUT_S * 3 + 120, pids, stop_sampling)
         finally:
             lock_waits = locks.stop()
-        wait_idle(server.pid, limit_s=30)
+        for pid in pids:
+            wait_idle(pid, limit_s=30)
         cpu = cpu_admitted - cpu0
         result = summarise(data, n)
         if profiler is not None:
@@ -433,9 +451,11 @@ def storm(
 
         count = Space.objects.values_list("listener_count", flat=True).get(pk=space_id)
         connected = Participant.objects.filter(space_id=space_id, is_connected=True, role="listener").count()
+        where = "one process" if k == 1 else f"{k} processes"
         result.update(
             {
-                "target": f"{protocol} (uvicorn, one process, {'this checkout' if root == ROOT else root})",
+                "target": f"{protocol} (uvicorn, {where}, {'this checkout' if root == ROOT else root})",
+                "processes": k,
                 "window_s": args.window,
                 "server_cpu_s": round(cpu, 2),
                 "server_cpu_ms_per_admission": round(cpu * 1000 / max(1, result["admitted"]), 2),
@@ -446,14 +466,17 @@ def storm(
             }
         )
         if args.livekit and n and protocol == "spaces":
-            result["livekit"] = livekit_phase(args, space_id, tokens[: min(n, args.livekit)], port)
+            result["livekit"] = livekit_phase(args, space_id, tokens[: min(n, args.livekit)], ports[0])
     finally:
         if profiler is not None:
             profiler.finish(1)
-        stop(server)
+        for server in servers:
+            stop(server)
         if args.keep:
             Path(args.keep).mkdir(parents=True, exist_ok=True)
-            (Path(args.keep) / f"server-{n}-{port}.log").write_bytes((work / f"server-{n}.log").read_bytes())
+            for j, port in enumerate(ports):
+                log = work / f"server-{n}-{j}.log"
+                (Path(args.keep) / f"server-{n}-{port}.log").write_bytes(log.read_bytes())
     return result
 
 
@@ -560,7 +583,7 @@ def centrifugo_storm(args: argparse.Namespace, n: int, work: Path) -> dict[str, 
             "out": str(out),
             "hold": 2.0,
         }
-        data, cpu_admitted = drive(cfg, args.window + ADMISSION_TIMEOUT_S * 3 + 120, server.pid)
+        data, cpu_admitted = drive(cfg, args.window + ADMISSION_TIMEOUT_S * 3 + 120, [server.pid])
         wait_idle(server.pid, limit_s=30)
         cpu = cpu_admitted - cpu0
         result = summarise(data, n)
@@ -722,6 +745,9 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=10.0, help="seconds over which the listeners arrive")
     parser.add_argument("--inflight", type=int, default=1000, help="admissions in progress at most (client side)")
     parser.add_argument("--db", default="spaces_bench_storm")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="K web processes sharing the database and Redis (a cluster's tier)"
+    )
     parser.add_argument("--no-centrifugo", action="store_true")
     parser.add_argument("--no-spaces", action="store_true", help="only the references (Centrifugo, --healthz)")
     parser.add_argument("--profile", default="", help="a directory: py-spy samples, SQL and Redis counts")
