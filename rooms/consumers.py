@@ -230,17 +230,24 @@ class SpaceSocket(SpaceSocketBehaviour):
         return app
 
     async def run(self, receive: Any) -> None:
-        while True:
-            message = await receive()
-            kind = message["type"]
-            if kind == "websocket.receive":
-                text = message.get("text")
-                await self.receive(text_data=text, bytes_data=None if text is not None else message.get("bytes"))
-            elif kind == "websocket.connect":
-                await self.connect()
-            elif kind == "websocket.disconnect":
-                await self.disconnect(message.get("code", 1000))
-                return
+        try:
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    text = message.get("text")
+                    await self.receive(text_data=text, bytes_data=None if text is not None else message.get("bytes"))
+                elif kind == "websocket.connect":
+                    await self.connect()
+                elif kind == "websocket.disconnect":
+                    await self.disconnect(message.get("code", 1000))
+                    return
+        finally:
+            # An unexpected error (the database gone mid-snapshot, say) ends the connection without a
+            # disconnect message: the hub must not keep the socket (it did under Channels' consumer).
+            self._forget_sink()
+            if self._resync_task is not None:
+                self._resync_task.cancel()
 
     async def accept(self) -> None:
         await self.base_send({"type": "websocket.accept", "subprotocol": None})

@@ -147,3 +147,34 @@ def test_the_wait_for_confirmations_times_out_and_leaves_no_callback(monkeypatch
         await asyncio.sleep(0)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_socket_that_fails_unexpectedly_leaves_nothing_in_the_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    from accounts.ws_auth import TokenOrSessionAuthMiddlewareStack
+    from rooms import consumers
+    from spaces_project.routing import websocket_urlpatterns
+
+    space = live_space()
+    token = token_for(member(space))
+
+    async def database_gone(**_kwargs: Any) -> Any:
+        raise RuntimeError("the database went away mid-snapshot")
+
+    monkeypatch.setattr(consumers, "_snapshot", database_gone)
+    app = TokenOrSessionAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+
+    async def scenario() -> None:
+        headers = [(b"authorization", f"Token {token}".encode())]
+        communicator = WebsocketCommunicator(app, f"/ws/spaces/{space.pk}/", headers=headers)
+        await communicator.connect(timeout=10)
+        with pytest.raises(RuntimeError, match="went away"):
+            await communicator.wait(timeout=10)
+        hub = hub_module.get_hub()
+        assert space.pk not in hub.sinks, "the failed socket stayed registered in the hub"
+        await hub.aclose()
+
+    asyncio.run(scenario())
