@@ -209,11 +209,12 @@ class SpaceSocketBehaviour:
 class SpaceSocket(SpaceSocketBehaviour):
     """The route's Space socket: plain ASGI, one object per connection and nothing else.
 
-    Channels' consumer machinery cost a fifth of a socket's admission CPU in a storm (docs/benchmarks.md,
+    Channels' consumer machinery cost ≈ 5 % of a socket's admission CPU in a storm (docs/benchmarks.md,
     "Third round: the websocket half"): a channel-layer lookup that raises ``KeyError`` per socket
-    (``channel_layer_alias = "__none__"``), a Task per received message (``await_many_dispatch``) and a
-    handler lookup by name. This reads the ASGI messages in order itself, one at a time as Channels does
-    (a message is handled before the next is read), and sends the same messages Channels' consumer sends.
+    (``channel_layer_alias = "__none__"``), a Task per received message (``await_many_dispatch``: a
+    second Task for the socket's whole life) and a handler lookup by name. This reads the ASGI messages
+    itself, one at a time as Channels does (a message is handled before the next is read), and sends the
+    same messages Channels' consumer sends.
     """
 
     def __init__(self, scope: dict[str, Any], send: Any) -> None:
