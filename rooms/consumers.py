@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -37,17 +37,33 @@ _snapshot = db_offthread(space_snapshot)
 _hls_presence = db_offthread(hls_socket_presence)
 
 
-class SpaceConsumer(AsyncWebsocketConsumer):
-    # No Channels layer per socket: room, host-team and personal events all come through the process hub
-    # (a channel and a receive task per socket cost ~5.5 KB and two Redis SUBSCRIBEs each; see
-    # docs/benchmarks.md). Channels still routes, authenticates and runs the connection.
-    channel_layer_alias = "__none__"
-    sink: Sink | None = None
-    hub: Hub | None = None
-    space_id: int = 0
-    _resync_task: asyncio.Task[None] | None = None
-    _resync_again = False
-    _hls_user = 0
+class SpaceSocketBehaviour:
+    """What a Space socket does (connect, client frames, resyncs, disconnect), whatever runs the connection.
+
+    The connection is run by :class:`SpaceSocket` (plain ASGI, the route's) or by :class:`SpaceConsumer`
+    (Channels' consumer machinery, for subclasses that join Channels groups: bench/stock.py). Either
+    provides ``scope``, ``base_send`` and Channels-style ``accept()``, ``send(text_data=...)`` and
+    ``close(code=..., reason=...)``.
+    """
+
+    scope: dict[str, Any]
+    base_send: Any
+
+    def _init_state(self) -> None:
+        self.sink: Sink | None = None
+        self.hub: Hub | None = None
+        self.space_id = 0
+        self._resync_task: asyncio.Task[None] | None = None
+        self._resync_again = False
+        self._hls_user = 0
+
+    if TYPE_CHECKING:  # provided by the class that runs the connection
+
+        async def accept(self) -> None: ...
+
+        async def send(self, text_data: str | None = None) -> None: ...
+
+        async def close(self, code: int | None = None, reason: str | None = None) -> None: ...
 
     async def connect(self) -> None:
         # Accept first: a close before the handshake becomes an HTTP 403 and the client never sees the code.
@@ -112,23 +128,6 @@ class SpaceConsumer(AsyncWebsocketConsumer):
     async def subscribe_host_team(self, sink: Sink) -> None:
         """The snapshot found a host-team member: nothing to do on the hub, whose host-team messages name
         their recipients. (The stock Channels path of the benchmark joins a group here: bench/stock.py.)"""
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Channels' dispatch without its ``aclose_old_connections`` before every message.
-
-        That call is a trip through the process's one thread-sensitive thread per message (per socket
-        opened, per client frame, twice per close): a crowd of sockets queued there behind each other.
-        This consumer touches the database only through ``db_offthread`` and the hub's count tick, which
-        close their connections themselves, before and after.
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
-
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        await self.disconnect(message["code"])  # no Channels layer, so no groups to leave
-        raise StopConsumer()
 
     # -- client frames ---------------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -205,3 +204,92 @@ class SpaceConsumer(AsyncWebsocketConsumer):
             await _hls_presence(space_id=self.space_id, user_id=self._hls_user, connected=False)
         if self._resync_task is not None:
             self._resync_task.cancel()
+
+
+class SpaceSocket(SpaceSocketBehaviour):
+    """The route's Space socket: plain ASGI, one object per connection and nothing else.
+
+    Channels' consumer machinery cost ≈ 5 % of a socket's admission CPU in a storm (docs/benchmarks.md,
+    "Third round: the websocket half"): a channel-layer lookup that raises ``KeyError`` per socket
+    (``channel_layer_alias = "__none__"``), a Task per received message (``await_many_dispatch``: a
+    second Task for the socket's whole life) and a handler lookup by name. This reads the ASGI messages
+    itself, one at a time as Channels does (a message is handled before the next is read), and sends the
+    same messages Channels' consumer sends.
+    """
+
+    def __init__(self, scope: dict[str, Any], send: Any) -> None:
+        self.scope = scope
+        self.base_send = send
+        self._init_state()
+
+    @classmethod
+    def as_asgi(cls) -> Any:
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await cls(scope, send).run(receive)
+
+        app.consumer_class = cls  # type: ignore[attr-defined]  # as Channels' as_asgi() does
+        return app
+
+    async def run(self, receive: Any) -> None:
+        try:
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    text = message.get("text")
+                    await self.receive(text_data=text, bytes_data=None if text is not None else message.get("bytes"))
+                elif kind == "websocket.connect":
+                    await self.connect()
+                elif kind == "websocket.disconnect":
+                    await self.disconnect(message.get("code", 1000))
+                    return
+        finally:
+            # An unexpected error (the database gone mid-snapshot, say) ends the connection without a
+            # disconnect message: the hub must not keep the socket (it did under Channels' consumer).
+            self._forget_sink()
+            if self._resync_task is not None:
+                self._resync_task.cancel()
+
+    async def accept(self) -> None:
+        await self.base_send({"type": "websocket.accept", "subprotocol": None})
+
+    async def send(self, text_data: str | None = None) -> None:
+        await self.base_send({"type": "websocket.send", "text": text_data})
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        message: dict[str, Any] = {"type": "websocket.close"}
+        if code is not None:
+            message["code"] = code
+        if reason:
+            message["reason"] = reason
+        await self.base_send(message)
+
+
+class SpaceConsumer(SpaceSocketBehaviour, AsyncWebsocketConsumer):
+    """The same socket run by Channels' consumer machinery (for subclasses that join Channels groups)."""
+
+    # No Channels layer per socket: room, host-team and personal events all come through the process hub
+    # (a channel and a receive task per socket cost ~5.5 KB and two Redis SUBSCRIBEs each; see
+    # docs/benchmarks.md).
+    channel_layer_alias = "__none__"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_state()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its ``aclose_old_connections`` before every message.
+
+        That call is a trip through the process's one thread-sensitive thread per message (per socket
+        opened, per client frame, twice per close): a crowd of sockets queued there behind each other.
+        This consumer touches the database only through ``db_offthread`` and the hub's count tick, which
+        close their connections themselves, before and after.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        await self.disconnect(message["code"])  # no Channels layer, so no groups to leave
+        raise StopConsumer()

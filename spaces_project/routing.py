@@ -12,7 +12,7 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from rooms.consumers import SpaceConsumer
+from rooms.consumers import SpaceSocket
 from spaces_project.realtime.wire import CLOSE_NOT_FOUND, now_iso
 
 
@@ -42,6 +42,6 @@ def no_route_app() -> Any:
 
 
 websocket_urlpatterns: list[URLPattern | URLResolver] = [
-    path("ws/spaces/<int:space_id>/", SpaceConsumer.as_asgi()),
+    path("ws/spaces/<int:space_id>/", SpaceSocket.as_asgi()),
     re_path(r"", no_route_app()),  # keep last
 ]

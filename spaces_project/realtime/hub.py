@@ -86,16 +86,44 @@ class Hub:
         if not settings.REDIS_URL:
             return
         await self._subscribe(channels)
-        waits = [
-            self._confirmed[name]
-            for name in (space_channel(sink.space_id), user_channel(sink.user_id))
-            if name in self._confirmed
-        ]
-        try:
-            await asyncio.wait_for(asyncio.shield(asyncio.gather(*waits)), SUBSCRIBE_WAIT_S)
-        except TimeoutError:
+        waits = []
+        for name in (space_channel(sink.space_id), user_channel(sink.user_id)):
+            confirmed = self._confirmed.get(name)
+            if confirmed is not None and not confirmed.done():
+                waits.append(confirmed)
+        if waits and not await self._confirmations(waits):
             # Redis is down: the socket still gets its snapshot; the reconnect will resync it.
             logger.warning("realtime.subscribe_timeout", extra={"space_id": sink.space_id})
+
+    async def _confirmations(self, waits: list[asyncio.Future[None]]) -> bool:
+        """Wait until every future in ``waits`` is done, at most ``SUBSCRIBE_WAIT_S``; False on timeout.
+
+        One future, a callback per wait and one timer, where ``wait_for(shield(gather(...)))`` made a
+        gathering future, a shield, a waiter and a task per socket (docs/benchmarks.md, "Join storm").
+        The confirmations are shared by the sockets of a Space and are never cancelled here.
+        """
+        ready: asyncio.Future[bool] = self.loop.create_future()
+        left = len(waits)
+
+        def one_done(_future: asyncio.Future[None]) -> None:
+            nonlocal left
+            left -= 1
+            if left == 0 and not ready.done():
+                ready.set_result(True)
+
+        def expired() -> None:
+            if not ready.done():
+                ready.set_result(False)
+
+        for wait in waits:
+            wait.add_done_callback(one_done)
+        timer = self.loop.call_later(SUBSCRIBE_WAIT_S, expired)
+        try:
+            return await ready
+        finally:
+            timer.cancel()
+            for wait in waits:
+                wait.remove_done_callback(one_done)
 
     async def _subscribe(self, channels: list[str]) -> None:
         for name in channels:
