@@ -81,6 +81,57 @@ def _insert_connected(*, space: Space, user: User, role: str) -> Participant | N
     return participant
 
 
+@functools.cache
+def _first_listener_sql() -> tuple[str, tuple[Field, ...]]:
+    """A first listener's ``INSERT … ON CONFLICT DO NOTHING`` and the count's conditional ``UPDATE`` as one
+    statement (PostgreSQL: data-modifying CTEs), built once from the models' metadata.
+
+    The ``UPDATE`` runs only for a row the ``INSERT`` created (``EXISTS (SELECT 1 FROM inserted)``), under
+    the same cap and peak conditions as :func:`_listener_in_sql`. It answers the new row's id (None: the
+    participant existed, nothing was written) and whether the count took it (False: the cap refused; the
+    caller raises ``space_full`` and the transaction, with the inserted row, rolls back, as before).
+    """
+    meta = Participant._meta
+    fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
+    quote = connection.ops.quote_name
+    pk = quote(meta.pk.column)
+    columns = ", ".join(quote(f.column) for f in fields)
+    values = ", ".join(["%s"] * len(fields))
+    space_pk = quote(Space._meta.pk.column)
+    count = _listener_in_sql(enforce_cap=True)
+    # Only quoted names from the models' metadata go into the text; every value is a parameter.
+    sql = (
+        f"WITH inserted AS (INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values}) "  # noqa: S608
+        f"ON CONFLICT DO NOTHING RETURNING {pk}), "
+        f"counted AS ({count} AND EXISTS (SELECT 1 FROM inserted) RETURNING {space_pk}) "
+        "SELECT (SELECT " + pk + " FROM inserted), EXISTS (SELECT 1 FROM counted)"
+    )
+    return sql, fields
+
+
+def _insert_counted_listener(*, space: Space, user: User) -> Participant | None:
+    """A first join as a listener on PostgreSQL: the connected row and the count in one statement.
+
+    None if the participant existed (nothing written: the caller takes the usual path); raises
+    ``space_full`` if the cap refused the count (the caller's transaction rolls the row back).
+    """
+    sql, fields = _first_listener_sql()
+    participant = Participant(space=space, user=user, role=Role.LISTENER, is_connected=True, joined_at=timezone.now())
+    params = [f.get_db_prep_save(f.pre_save(participant, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, space.pk])
+        row = cursor.fetchone()
+    new_id, counted = row if row is not None else (None, False)
+    if new_id is None:
+        return None
+    if not counted:
+        raise SpaceFull(extra={"cap": space.listener_cap})
+    participant.pk = new_id
+    participant._state.adding = False
+    participant._state.db = "default"
+    return participant
+
+
 def participant_mark_connected(*, space: Space, participant: Participant, enforce_cap: bool) -> bool:
     """Flip the participant to connected; True if it was not. Raises ``space_full`` past the cap."""
     now = timezone.now()
@@ -166,10 +217,14 @@ def _join_record(*, space_id: int, user: User) -> tuple[Space, Participant]:
     space = context.space
     access_space_for_join(space=space, user=user, context=context)
     default_role = Role.HOST if user.pk == space.host_id else Role.LISTENER
-    participant = _insert_connected(space=space, user=user, role=default_role)
-    if participant is not None:  # first join: the row was created connected, only the count is left
-        changed = _count_connected(space=space, participant=participant, enforce_cap=True)
+    if default_role == Role.LISTENER and connection.vendor == "postgresql":
+        participant = _insert_counted_listener(space=space, user=user)  # row and count: one statement
+        changed = participant is not None
     else:
+        participant = _insert_connected(space=space, user=user, role=default_role)
+        if participant is not None:  # first join: the row was created connected, only the count is left
+            changed = _count_connected(space=space, participant=participant, enforce_cap=True)
+    if participant is None:  # here before: the usual read, then the conditional flip and count
         participant, _ = Participant.objects.get_or_create(space=space, user=user, defaults={"role": default_role})
         changed = participant_mark_connected(space=space, participant=participant, enforce_cap=True)
     if changed and participant.role in STAGE_ROLES:

@@ -167,3 +167,32 @@ def test_absence_clock_from_webhooks(host, live_space):
     services.livekit_event_apply(event=_event(live_space, "participant_left", host))
     since = Space.objects.get(pk=live_space.pk).host_team_absent_since
     assert since is not None and since > timezone.now() - timedelta(seconds=5)
+
+
+@pytest.mark.postgres
+def test_a_first_listener_join_writes_the_row_and_the_count_in_one_statement(postgres_url, host, live_space):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Space.objects.filter(pk=live_space.pk).update(listener_cap=1)
+    first, late = UserFactory(), UserFactory()
+    with CaptureQueriesContext(connection) as joined:
+        services.space_join(space_id=live_space.pk, user=first)
+    writes = [q["sql"] for q in joined.captured_queries if "INSERT" in q["sql"] or "UPDATE" in q["sql"]]
+    assert len(writes) == 1 and writes[0].startswith("WITH inserted AS (INSERT INTO") and "UPDATE" in writes[0]
+    assert Space.objects.get(pk=live_space.pk).listener_count == 1
+    # Full: the statement inserted the row, the count refused it, the transaction took the row back.
+    with pytest.raises(SpaceFull):
+        services.space_join(space_id=live_space.pk, user=late)
+    assert not Participant.objects.filter(user=late).exists()
+    space = Space.objects.get(pk=live_space.pk)
+    assert (space.listener_count, space.peak_listener_count) == (1, 1)
+    # Here before (a row exists): the usual path, and the cap still counts.
+    services.space_leave(space_id=live_space.pk, user=first)
+    services.space_join(space_id=live_space.pk, user=late)
+    with pytest.raises(SpaceFull):
+        services.space_join(space_id=live_space.pk, user=first)
+    assert not participant(live_space, first).is_connected
+    assert services.space_join(space_id=live_space.pk, user=host).role == Role.HOST  # the host's own path
+    space = Space.objects.get(pk=live_space.pk)
+    assert (space.listener_count, space.peak_listener_count) == (1, 1)
