@@ -196,3 +196,40 @@ def test_a_first_listener_join_writes_the_row_and_the_count_in_one_statement(pos
     assert services.space_join(space_id=live_space.pk, user=host).role == Role.HOST  # the host's own path
     space = Space.objects.get(pk=live_space.pk)
     assert (space.listener_count, space.peak_listener_count) == (1, 1)
+
+
+@pytest.mark.parametrize("permission", [livekit_client.LISTENER_PERMISSION, livekit_client.STAGE_PERMISSION])
+@pytest.mark.parametrize("name", ["Ada Lovelace", ""])
+def test_a_minted_token_carries_what_the_sdk_would_sign(settings, permission, name):
+    """token_mint renders the video claim once per room and permission: the payload (keys in order, values)
+    and header must be what the SDK's AccessToken signs for the same participant."""
+    import jwt
+
+    settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = "k", "s" * 40
+    room, identity = "space-7", livekit_client.identity_for(42)
+    grants = livekit_client.lk.VideoGrants(
+        room_join=True,
+        room=room,
+        can_publish=permission.can_publish,
+        can_subscribe=True,
+        can_publish_data=False,
+        can_publish_sources=permission.sources,
+        hidden=permission.hidden,
+    )
+    sdk = (
+        livekit_client.lk.AccessToken("k", "s" * 40)
+        .with_identity(identity)
+        .with_name(name)
+        .with_ttl(timedelta(seconds=600))
+        .with_grants(grants)
+        .to_jwt()
+    )
+    ours = livekit_client.token_mint(room=room, user_id=42, name=name, permission=permission, ttl_s=600)
+    for _ in range(2):  # the second from the memo
+        decoded = [jwt.decode(t, "s" * 40, algorithms=["HS256"], options={"verify_aud": False}) for t in (sdk, ours)]
+        assert list(decoded[0]) == list(decoded[1])
+        assert decoded[0] | {"nbf": 0, "exp": 0} == decoded[1] | {"nbf": 0, "exp": 0}
+        assert abs(decoded[0]["exp"] - decoded[1]["exp"]) <= 1 and decoded[1]["exp"] - decoded[1]["nbf"] == 600
+        assert jwt.get_unverified_header(sdk) == jwt.get_unverified_header(ours)
+        assert livekit_client.lk.TokenVerifier("k", "s" * 40).verify(ours).video == grants
+        ours = livekit_client.token_mint(room=room, user_id=42, name=name, permission=permission, ttl_s=600)
