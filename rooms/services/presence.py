@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -284,11 +285,28 @@ def _join_record_in_transaction(*, space_id: int, user: User, known: list[JoinCo
 # A room created this recently still exists (LiveKit keeps it LIVEKIT_ROOM_EMPTY_TIMEOUT_S after the
 # last participant leaves), so a join burst makes one CreateRoom call, not one per listener.
 ROOM_ENSURED_TTL_S = 10
+# This process's copy of the shared memo: key → the wall-clock time the cache entry expires (its value),
+# so a burst reads the cache once per process, and never believes the memo longer than the cache does.
+_rooms_ensured: dict[str, float] = {}
+
+
+def _room_remember(key: str, until: float) -> None:
+    if len(_rooms_ensured) > 10_000:  # a bound: drop the expired ones
+        now = time.time()
+        for old in [k for k, t in _rooms_ensured.items() if t <= now]:
+            _rooms_ensured.pop(old, None)
+    _rooms_ensured[key] = until
 
 
 def livekit_room_ensure(*, space: Space) -> None:
     key = f"rooms:lk-room:{settings.LIVEKIT_API_URL or settings.LIVEKIT_URL}:{space.livekit_room}"
-    if cache.get(key):
+    now = time.time()
+    if _rooms_ensured.get(key, 0.0) > now:
+        return
+    until = cache.get(key)
+    if until:
+        if isinstance(until, float) and until > now:  # an entry of before this change holds 1: not kept here
+            _room_remember(key, until)
         return
     try:
         livekit_client.room_ensure(
@@ -299,7 +317,9 @@ def livekit_room_ensure(*, space: Space) -> None:
     except livekit_client.LiveKitUnavailable:
         logger.warning("livekit.room_ensure_failed", extra={"space_id": space.pk})
         return
-    cache.set(key, 1, ROOM_ENSURED_TTL_S)
+    until = now + ROOM_ENSURED_TTL_S
+    cache.set(key, until, ROOM_ENSURED_TTL_S)
+    _room_remember(key, until)
 
 
 def space_join(*, space_id: int, user: User) -> JoinCredentials:

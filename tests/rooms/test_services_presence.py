@@ -233,3 +233,44 @@ def test_a_minted_token_carries_what_the_sdk_would_sign(settings, permission, na
         assert jwt.get_unverified_header(sdk) == jwt.get_unverified_header(ours)
         assert livekit_client.lk.TokenVerifier("k", "s" * 40).verify(ours).video == grants
         ours = livekit_client.token_mint(room=room, user_id=42, name=name, permission=permission, ttl_s=600)
+
+
+def test_a_join_burst_reads_the_room_memo_once_per_process_and_no_longer_than_the_cache_keeps_it(
+    live_space, known_keys, monkeypatch
+):
+    import time
+
+    from django.core.cache import cache
+
+    from rooms.services import presence
+
+    ensured, reads = [], []
+    monkeypatch.setattr(livekit_client, "room_ensure", lambda **kw: ensured.append(kw["room"]))
+
+    class Shared:  # the cache as the memo sees it; ``entry`` stands for another process's entry
+        entry: float | None = None
+
+        def get(self, key, default=None):
+            reads.append(key)
+            return self.entry if self.entry is not None else cache.get(key, default)
+
+        def set(self, key, value, timeout):
+            cache.set(key, value, timeout)
+
+    shared = Shared()
+    monkeypatch.setattr(presence, "cache", shared)
+    presence._rooms_ensured.clear()
+    for _ in range(3):
+        services.space_join(space_id=live_space.pk, user=UserFactory())
+    assert (len(ensured), len(reads)) == (1, 1)  # created once, the shared memo read once
+    # Another process's entry, expiring soon: believed until then, not longer.
+    presence._rooms_ensured.clear()
+    shared.entry = time.time() + 0.3
+    services.space_join(space_id=live_space.pk, user=UserFactory())
+    services.space_join(space_id=live_space.pk, user=UserFactory())
+    assert (len(ensured), len(reads)) == (1, 2)
+    shared.entry = None
+    cache.delete(reads[0])
+    time.sleep(0.35)
+    services.space_join(space_id=live_space.pk, user=UserFactory())
+    assert len(ensured) == 2
