@@ -68,7 +68,7 @@ REVIEWED_MIDDLEWARE: tuple[tuple[str, str], ...] = (
 )
 MAX_BODY = 1024  # a join body is ``{"transport": "hls"}``; anything bigger takes the full path
 JSON_ACCEPTS = frozenset({None, b"*/*", b"application/json"})
-JSON_CONTENT_TYPE = b"application/json"
+JSON_CONTENT_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8"})
 PROBE_MARK = "SPACES_LEAN_PROBE"  # a META key no client can set (headers become HTTP_*)
 _READ_HEADERS = frozenset({b"host", b"authorization", b"content-type", b"content-length", b"accept"})
 _FULL_PATH_HEADERS = frozenset({b"cookie", b"transfer-encoding"})
@@ -90,7 +90,7 @@ def lean_shape(scope: Scope) -> int | None:
     content_type, length = seen.get(b"content-type"), seen.get(b"content-length", b"0")
     if not length.isdigit() or int(length) > MAX_BODY:
         return None
-    if content_type == JSON_CONTENT_TYPE or (content_type is None and int(length) == 0):
+    if content_type in JSON_CONTENT_TYPES or (content_type is None and int(length) == 0):
         return int(length)
     return None
 
@@ -240,7 +240,12 @@ class LeanPath:
         if not self._request_half_passes(request):
             return None
         _as_lean(request)
-        envelope = self._envelope(scope, request.is_secure())
+        try:
+            envelope = self._envelope(scope, request.is_secure())
+        except Exception:  # a chain the probe cannot explain: never guess, take the full path from now on
+            logger.exception("lean_http.off", extra={"reason": "the probe failed"})
+            self.reviewed = False
+            return None
         response = self.view_only.get_response(request)
         assert not response.streaming, "lean routes answer in one piece"
         envelope.apply(response)

@@ -406,7 +406,9 @@ def test_the_lean_path_takes_only_the_storm_shape(taken: list[str], settings: An
     auth = {"Authorization": f"Token {token_for(user)}"}
     assert _send(application, path, auth).status_code == 200
     assert _send(application, path, {**auth, "Accept": "application/json"}).status_code == 200
-    assert taken == ["lean", "lean"]
+    utf8 = {**auth, "Content-Type": "application/json; charset=utf-8"}
+    assert _send(application, path, utf8, b'{"transport": "webrtc"}').status_code == 200
+    assert taken == ["lean", "lean", "lean"]
     del taken[:]
     others: list[tuple[str, dict[str, str], bytes | None]] = [
         (path, {**auth, **_session(user)}, None),  # a session cookie: sessions, CSRF, messages decide
@@ -463,3 +465,21 @@ def test_an_unexpected_error_on_the_lean_path_is_django_s_500(
     )
     assert (lean.status_code, lean.json()["code"]) == (500, "server_error")
     assert taken == ["lean"]
+
+
+def test_a_probe_that_cannot_explain_the_chain_turns_the_lean_path_off(
+    taken: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spaces_project.common import lean_http
+    from spaces_project.common.pooled_http import LEAN_ROUTES, PooledRoutes
+
+    def unexplained(self: Any, full: Any, view_only: Any) -> None:
+        raise ValueError("the middleware removed a header of the view's")
+
+    monkeypatch.setattr(lean_http._Envelope, "__init__", unexplained)
+    app = PooledRoutes(django_asgi_app, lean=LEAN_ROUTES)
+    space = live_space()
+    auth = {"Authorization": f"Token {token_for(UserFactory())}"}
+    assert _send(app, f"/api/v1/spaces/{space.pk}/join", auth).status_code == 200
+    assert _send(app, f"/api/v1/spaces/{space.pk}/join", auth).status_code == 200
+    assert taken == ["full", "full"] and app.lean is not None and not app.lean.reviewed
