@@ -13,6 +13,8 @@ middleware (input guard, client address, security headers and CSP, sessions, CSR
 suspension), the same DRF view with its authentication, throttles and exception handler, hence the same
 responses and headers byte for byte
 (``tests/common/test_pooled_http.py`` compares them). Any other request goes to Django's ASGI handler.
+``LEAN_ROUTES`` (the member join) answer the storm's request shape on the same pool without the
+middleware chain (``lean_http.py``: the same view, the chain's headers measured by a probe).
 
 The database connection of a pooled call lives in the call's context and is closed (or handed back to
 the psycopg pool) by ``request_finished`` at the end of the call, as under WSGI.
