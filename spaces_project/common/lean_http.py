@@ -36,7 +36,6 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from django.conf import settings
-from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 from django.core.handlers.base import BaseHandler
 from django.core.handlers.exception import convert_exception_to_response
@@ -202,7 +201,7 @@ class LeanPath:
                 answer = half(request)
                 if answer is not None and answer is not _PASSED:
                     return False
-        except DisallowedHost:
+        except Exception:  # DisallowedHost, PermissionDenied for a user agent…: the full chain answers it
             return False
         return True
 

@@ -5,6 +5,7 @@ session callers (CSRF included), throttles, and no database connection left behi
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -426,12 +427,17 @@ def test_the_lean_path_takes_only_the_storm_shape(taken: list[str], settings: An
     # A Host the deployment does not serve: the request half refuses it, the full chain answers 400.
     bad_host = _send(application, path, {**auth, "Host": "evil.example"})
     assert bad_host.status_code == 400 and taken == ["full"]
+    # A refused user agent (CommonMiddleware raises): the full chain answers 403.
+    settings.DISALLOWED_USER_AGENTS = [re.compile("crawler")]
+    refused = _send(application, path, {**auth, "User-Agent": "crawler/1.0"})
+    assert refused.status_code == 403 and taken == ["full", "full"]
+    settings.DISALLOWED_USER_AGENTS = []
     # HTTPS required: the redirect is the full chain's answer (middleware read their settings when loaded).
     from spaces_project.common.pooled_http import LEAN_ROUTES, PooledRoutes
 
     settings.SECURE_SSL_REDIRECT = True
     redirected = _send(PooledRoutes(django_asgi_app, lean=LEAN_ROUTES), path, auth)
-    assert redirected.status_code == 301 and taken == ["full", "full"]
+    assert redirected.status_code == 301 and taken == ["full", "full", "full"]
 
 
 def test_a_middleware_the_lean_path_was_not_reviewed_for_turns_it_off(taken: list[str], settings: Any) -> None:
