@@ -10,12 +10,13 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.ws_auth import TokenOrSessionAuthMiddlewareStack  # noqa: E402
-from spaces_project.common.pooled_http import PooledRoutes  # noqa: E402
+from spaces_project.common.pooled_http import LEAN_ROUTES, PooledRoutes  # noqa: E402
 from spaces_project.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": PooledRoutes(django_asgi_app),  # the REST join on a bounded pool (issue 16)
+        # the REST join on a bounded pool, the storm's shape without the middleware chain (issue 16)
+        "http": PooledRoutes(django_asgi_app, lean=LEAN_ROUTES),
         "websocket": TokenOrSessionAuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import DataError, OperationalError, connection
 from django.db.models import F, Field, Q
 from django.db.models.constants import OnConflict
 from django.db.models.functions import Greatest
@@ -33,10 +34,10 @@ from rooms.models import (
     Space,
     SpaceState,
 )
-from rooms.selectors import access_space_for_join, ban_of, space_get_for_join
+from rooms.selectors import JoinContext, access_space_for_join, ban_of, space_get_for_join
 from rooms.services import guests, hls
 from rooms.services._common import emit_stage, livekit_apply, livekit_disconnect, lock_space, participant_set_role
-from spaces_project.common.db import atomic_retrying_deadlocks
+from spaces_project.common.db import atomic_retrying_deadlocks, is_deadlock
 from spaces_project.common.text import decimal_id
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,72 @@ def _insert_connected(*, space: Space, user: User, role: str) -> Participant | N
     if not rows or not rows[0] or rows[0][0] is None:
         return None
     participant.pk = rows[0][0]
+    participant._state.adding = False
+    participant._state.db = "default"
+    return participant
+
+
+@functools.cache
+def _first_listener_sql(*, alone: bool) -> tuple[str, tuple[Field, ...]]:
+    """A first listener's ``INSERT … ON CONFLICT DO NOTHING`` and the count's conditional ``UPDATE`` as one
+    statement (PostgreSQL: data-modifying CTEs), built once from the models' metadata.
+
+    The ``UPDATE`` runs only for a row the ``INSERT`` created (``EXISTS (SELECT 1 FROM inserted)``), under
+    the same cap and peak conditions as :func:`_listener_in_sql`. It answers the new row's id (no row: the
+    participant existed, nothing was written) and whether the count took it. Inside a transaction
+    (``alone=False``) a refused count is answered (the caller raises ``space_full`` and the transaction
+    takes the row back, as before); ``alone=True`` (its own transaction, autocommit) the statement itself
+    fails with a division by zero when the row was inserted but the count refused, so PostgreSQL takes
+    the row back with it: a full Space never holds a connected, uncounted row either way.
+    """
+    meta = Participant._meta
+    fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
+    quote = connection.ops.quote_name
+    pk = quote(meta.pk.column)
+    columns = ", ".join(quote(f.column) for f in fields)
+    values = ", ".join(["%s"] * len(fields))
+    space_pk = quote(Space._meta.pk.column)
+    count = _listener_in_sql(enforce_cap=True)
+    counted = "(SELECT count(*) FROM counted)"
+    answer = f"1 / {counted}" if alone else f"{counted} > 0"
+    # Only quoted names from the models' metadata go into the text; every value is a parameter.
+    sql = (
+        f"WITH inserted AS (INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values}) "  # noqa: S608
+        f"ON CONFLICT DO NOTHING RETURNING {pk}), "
+        f"counted AS ({count} AND EXISTS (SELECT 1 FROM inserted) RETURNING {space_pk}) "
+        f"SELECT inserted.{pk}, {answer} FROM inserted"
+    )
+    return sql, fields
+
+
+DIVISION_BY_ZERO = "22012"
+
+
+def _insert_counted_listener(*, space: Space, user: User) -> Participant | None:
+    """A first join as a listener on PostgreSQL: the connected row and the count in one statement.
+
+    None if the participant existed (nothing written: the caller takes the usual path); raises
+    ``space_full`` if the cap refused the count (nothing written either). Outside a transaction the
+    statement is its own transaction (no ``BEGIN``/``COMMIT`` round trips); inside one, the caller's
+    transaction takes the row back.
+    """
+    alone = not connection.in_atomic_block
+    sql, fields = _first_listener_sql(alone=alone)
+    participant = Participant(space=space, user=user, role=Role.LISTENER, is_connected=True, joined_at=timezone.now())
+    params = [*(f.get_db_prep_save(f.pre_save(participant, True), connection) for f in fields), space.pk]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except DataError as exc:
+        if alone and getattr(exc.__cause__, "sqlstate", None) == DIVISION_BY_ZERO:
+            raise SpaceFull(extra={"cap": space.listener_cap}) from None
+        raise
+    if row is None:
+        return None
+    if not row[1]:  # in a transaction: the count refused; the caller's transaction takes the row back
+        raise SpaceFull(extra={"cap": space.listener_cap})
+    participant.pk = row[0]
     participant._state.adding = False
     participant._state.db = "default"
     return participant
@@ -158,18 +225,56 @@ def _start_absence_clock(*, space: Space) -> None:
         )
 
 
-@atomic_retrying_deadlocks
 def _join_record(*, space_id: int, user: User) -> tuple[Space, Participant]:
+    """Read the Space with the caller's flags, check access, make the caller a connected participant.
+
+    A first join as a listener on PostgreSQL outside any transaction needs none: the read takes no
+    locks (each statement reads its own snapshot under READ COMMITTED, in a transaction or not) and the
+    row and the count are one statement. Everyone else (here before, the host, SQLite, a caller's
+    transaction) writes in a transaction, as before; so does a first join that lost a deadlock (it
+    reads again there, and runs again if it loses once more).
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return _join_record_in_transaction(space_id=space_id, user=user, known=[])
+    context = _join_context(space_id=space_id, user=user)
+    if context.space.host_id != user.pk:
+        try:
+            participant = _insert_counted_listener(space=context.space, user=user)
+        except OperationalError as exc:
+            if not is_deadlock(exc):
+                raise
+            logger.warning("db.deadlock_retried", extra={"function": "_insert_counted_listener", "attempt": 1})
+            return _join_record_in_transaction(space_id=space_id, user=user, known=[])
+        if participant is not None:
+            return context.space, participant
+    return _join_record_in_transaction(space_id=space_id, user=user, known=[context])
+
+
+def _join_context(*, space_id: int, user: User) -> JoinContext:
     context = space_get_for_join(space_id=space_id, user_id=user.pk)
     if context is None:
         raise SpaceNotFound()
+    access_space_for_join(space=context.space, user=user, context=context)
+    return context
+
+
+@atomic_retrying_deadlocks
+def _join_record_in_transaction(*, space_id: int, user: User, known: list[JoinContext]) -> tuple[Space, Participant]:
+    """``known``: the read just made outside, used by the first attempt only (a run after a deadlock
+    reads again)."""
+    context = known.pop() if known else _join_context(space_id=space_id, user=user)
     space = context.space
-    access_space_for_join(space=space, user=user, context=context)
     default_role = Role.HOST if user.pk == space.host_id else Role.LISTENER
-    participant = _insert_connected(space=space, user=user, role=default_role)
-    if participant is not None:  # first join: the row was created connected, only the count is left
-        changed = _count_connected(space=space, participant=participant, enforce_cap=True)
+    participant: Participant | None = None
+    changed = False
+    if default_role == Role.LISTENER and connection.vendor == "postgresql":
+        participant = _insert_counted_listener(space=space, user=user)  # row and count: one statement
+        changed = participant is not None
     else:
+        participant = _insert_connected(space=space, user=user, role=default_role)
+        if participant is not None:  # first join: the row was created connected, only the count is left
+            changed = _count_connected(space=space, participant=participant, enforce_cap=True)
+    if participant is None:  # here before: the usual read, then the conditional flip and count
         participant, _ = Participant.objects.get_or_create(space=space, user=user, defaults={"role": default_role})
         changed = participant_mark_connected(space=space, participant=participant, enforce_cap=True)
     if changed and participant.role in STAGE_ROLES:
@@ -180,11 +285,28 @@ def _join_record(*, space_id: int, user: User) -> tuple[Space, Participant]:
 # A room created this recently still exists (LiveKit keeps it LIVEKIT_ROOM_EMPTY_TIMEOUT_S after the
 # last participant leaves), so a join burst makes one CreateRoom call, not one per listener.
 ROOM_ENSURED_TTL_S = 10
+# This process's copy of the shared memo: key → the wall-clock time the cache entry expires (its value),
+# so a burst reads the cache once per process, and never believes the memo longer than the cache does.
+_rooms_ensured: dict[str, float] = {}
+
+
+def _room_remember(key: str, until: float) -> None:
+    if len(_rooms_ensured) > 10_000:  # a bound: drop the expired ones
+        now = time.time()
+        for old in [k for k, t in _rooms_ensured.items() if t <= now]:
+            _rooms_ensured.pop(old, None)
+    _rooms_ensured[key] = until
 
 
 def livekit_room_ensure(*, space: Space) -> None:
     key = f"rooms:lk-room:{settings.LIVEKIT_API_URL or settings.LIVEKIT_URL}:{space.livekit_room}"
-    if cache.get(key):
+    now = time.time()
+    if _rooms_ensured.get(key, 0.0) > now:
+        return
+    until = cache.get(key)
+    if until:
+        if isinstance(until, float) and until > now:  # an entry of before this change holds 1: not kept here
+            _room_remember(key, until)
         return
     try:
         livekit_client.room_ensure(
@@ -195,7 +317,9 @@ def livekit_room_ensure(*, space: Space) -> None:
     except livekit_client.LiveKitUnavailable:
         logger.warning("livekit.room_ensure_failed", extra={"space_id": space.pk})
         return
-    cache.set(key, 1, ROOM_ENSURED_TTL_S)
+    until = now + ROOM_ENSURED_TTL_S
+    cache.set(key, until, ROOM_ENSURED_TTL_S)
+    _room_remember(key, until)
 
 
 def space_join(*, space_id: int, user: User) -> JoinCredentials:

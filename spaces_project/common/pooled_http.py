@@ -13,6 +13,8 @@ middleware (input guard, client address, security headers and CSP, sessions, CSR
 suspension), the same DRF view with its authentication, throttles and exception handler, hence the same
 responses and headers byte for byte
 (``tests/common/test_pooled_http.py`` compares them). Any other request goes to Django's ASGI handler.
+``LEAN_ROUTES`` (the member join) answer the storm's request shape on the same pool without the
+middleware chain (``lean_http.py``: the same view, the chain's headers measured by a probe).
 
 The database connection of a pooled call lives in the call's context and is closed (or handed back to
 the psycopg pool) by ``request_finished`` at the end of the call, as under WSGI.
@@ -21,6 +23,7 @@ the psycopg pool) by ``request_finished`` at the end of the call, as under WSGI.
 from __future__ import annotations
 
 import functools
+import io
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,12 +37,16 @@ from django.core.handlers.base import BaseHandler
 from django.http.response import HttpResponseBase
 from django.urls import Resolver404, resolve, set_script_prefix
 
+from spaces_project.common.lean_http import LeanPath, lean_shape
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 # (method, URL name): the joins are the one request every listener of a crowd makes (issue 16).
 POOLED_ROUTES = frozenset({("POST", "space-join"), ("POST", "space-guest-join")})
+# URL names whose storm-shaped requests skip the middleware chain (spaces_project/common/lean_http.py).
+LEAN_ROUTES = frozenset({"space-join"})
 HTTP_THREADS = int(os.environ.get("SPACES_HTTP_POOL_THREADS", "4"))
 
 
@@ -54,10 +61,12 @@ def _url_name(path_info: str) -> str | None:
 class PooledRoutes:
     """ASGI app: ``POOLED_ROUTES`` on the pool through the sync handler, everything else to ``app``."""
 
-    def __init__(self, app: ASGIHandler, *, threads: int = HTTP_THREADS) -> None:
+    def __init__(self, app: ASGIHandler, *, threads: int = HTTP_THREADS, lean: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.handler = BaseHandler()
         self.handler.load_middleware(is_async=False)
+        self.lean_routes = lean
+        self.lean = LeanPath(self.handler) if lean else None
         self._respond = SyncToAsync(
             self._respond_sync,
             thread_sensitive=False,
@@ -65,31 +74,49 @@ class PooledRoutes:
         )
         self._methods = frozenset(method for method, _name in POOLED_ROUTES)
 
-    def pooled(self, scope: Scope) -> bool:
+    def route(self, scope: Scope) -> str | None:
+        """The URL name of a pooled route, else None."""
         if scope["type"] != "http" or scope.get("method") not in self._methods:
-            return False
+            return None
         path, root = scope["path"], scope.get("root_path", "")
         path_info = path.removeprefix(root) if root else path
-        return (scope["method"], _url_name(path_info)) in POOLED_ROUTES
+        name = _url_name(path_info)
+        return name if (scope["method"], name) in POOLED_ROUTES else None
+
+    def pooled(self, scope: Scope) -> bool:
+        return self.route(scope) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.pooled(scope):
+        name = self.route(scope)
+        if name is None:
             await self.app(scope, receive, send)
             return
+        length = lean_shape(scope) if self.lean is not None and name in self.lean_routes else None
         try:
             body_file = await self.app.read_body(receive)
         except RequestAborted:
             return
         try:
-            response = await self._respond(scope, body_file)
+            if length is not None and body_file.seek(0, io.SEEK_END) != length:
+                length = None  # not the body it announced: the full path decides
+            body_file.seek(0)
+            response = await self._respond(scope, body_file, length is not None)
             await self.app.send_response(response, send)
         finally:
             body_file.close()
 
-    def _respond_sync(self, scope: Scope, body_file: IO[bytes]) -> HttpResponseBase:
-        """What ``WSGIHandler.__call__`` does, for an ASGI request; the response is complete and closed."""
+    def _respond_sync(self, scope: Scope, body_file: IO[bytes], lean: bool = False) -> HttpResponseBase:
+        """What ``WSGIHandler.__call__`` does, for an ASGI request; the response is complete and closed.
+
+        ``lean``: the request has the storm's shape; the lean path answers it unless a request half of
+        the middleware would (then the full chain runs on a new request from the same body)."""
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=ASGIHandler, scope=scope)
+        response = self.lean.respond(scope, body_file) if lean and self.lean is not None else None
+        if response is not None:
+            response.close()  # request_finished, as below
+            return response
+        body_file.seek(0)
         request, response = self.app.create_request(scope, body_file)
         if request is not None:
             response = self.handler.get_response(request)

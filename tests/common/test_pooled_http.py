@@ -5,6 +5,7 @@ session callers (CSRF included), throttles, and no database connection left behi
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -235,3 +236,256 @@ def test_a_pooled_join_answers_while_the_cache_is_down(settings: Any) -> None:
     assert joined.status_code == 200, joined.text
     assert threads and threads[0].startswith("http-pool")
     assert Space.objects.get(pk=space.pk).listener_count == 1
+
+
+# --- the lean path (spaces_project/common/lean_http.py) ------------------------------------------------
+POOLED: Any = application.application_mapping["http"]
+
+
+def _send(app: Any, path: str, headers: dict[str, str], body: bytes | None = None) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.post(path, headers=headers, content=body)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def taken(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which path each request through ``application`` took: "lean" or "full"."""
+    paths: list[str] = []
+    respond = type(POOLED.lean).respond
+
+    def spy(self: Any, scope: Any, body_file: Any) -> Any:
+        response = respond(self, scope, body_file)
+        paths.append("lean" if response is not None else "full")
+        return response
+
+    monkeypatch.setattr(type(POOLED.lean), "respond", spy)
+    return paths
+
+
+def _identical(lean: httpx.Response, django: httpx.Response, *, token: bool = False) -> None:
+    """Same status, the same header lines in the same order, the same body (a LiveKit token and an HLS link
+    are signed per call: their claims, minus the times, must match)."""
+    assert lean.status_code == django.status_code, (lean.text, django.text)
+    if not token:
+        assert lean.headers.raw == django.headers.raw
+        assert lean.content == django.content
+        return
+    strip = {b"content-length"}
+    assert [h for h in lean.headers.raw if h[0].lower() not in strip] == [
+        h for h in django.headers.raw if h[0].lower() not in strip
+    ]
+    a, b = lean.json(), django.json()
+    assert list(a) == list(b)
+    for key in ("token", "hls_url"):
+        if key in a:
+            assert _claims(a.pop(key)) == _claims(b.pop(key))
+    assert a == b
+
+
+def _claims(signed: str) -> Any:
+    import jwt
+
+    if signed.count(".") != 2:  # an HLS link: /hls/{sig}/{expires}/{listener}/{space}/index.m3u8
+        parts = signed.split("/")
+        return parts[:-5] + parts[-3:]
+    claims = jwt.decode(signed, options={"verify_signature": False})
+    return {k: v for k, v in claims.items() if k not in {"exp", "nbf", "iat", "jti"}}
+
+
+def _both(path: str, headers: dict[str, str], body: bytes | None = None) -> tuple[httpx.Response, httpx.Response]:
+    return _send(application, path, headers, body), _send(django_asgi_app, path, headers, body)
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def test_every_join_outcome_is_byte_for_byte_the_same_on_the_lean_path(taken: list[str], settings: Any) -> None:
+    from accounts.models import Block
+    from tests.support.builders import make_paid_ticket, make_ticketed_space
+
+    space, ended = live_space(), live_space(state=SpaceState.ENDED)
+    ticketed = make_ticketed_space()
+    Space.objects.filter(pk=ticketed.pk).update(state=SpaceState.LIVE)
+    banned, blocked, suspended, inactive, plain = (UserFactory() for _ in range(5))
+    SpaceBan.objects.create(space=space, user=banned, banned_by=space.host)
+    Block.objects.create(blocker=space.host, blocked=blocked)
+    token = {u.pk: token_for(u) for u in (banned, blocked, suspended, inactive, plain)}
+    type(suspended).objects.filter(pk=suspended.pk).update(is_suspended=True)
+    type(inactive).objects.filter(pk=inactive.pk).update(is_active=False)
+
+    def auth(user: Any) -> dict[str, str]:
+        return {"Authorization": f"Token {token[user.pk]}"}
+
+    join = f"/api/v1/spaces/{space.pk}/join"
+    cases: list[tuple[str, dict[str, str], bytes | None, tuple[int, str]]] = [
+        (join, {}, None, (401, "not_authenticated")),
+        (join, {"Authorization": "Token nope"}, None, (401, "invalid_token")),
+        (join, auth(inactive), None, (401, "account_inactive")),
+        (join, auth(suspended), None, (401, "account_suspended")),
+        (join, {"Authorization": "Bearer x"}, None, (401, "not_authenticated")),
+        (join, {"Authorization": "Token a b"}, None, (401, "authentication_failed")),
+        (join, auth(banned), None, (403, "banned")),
+        (join, auth(blocked), None, (403, "blocked")),
+        (f"/api/v1/spaces/{ended.pk}/join", auth(plain), None, (409, "space_not_live")),
+        ("/api/v1/spaces/99999999/join", auth(plain), None, (404, "space_not_found")),
+        (f"/api/v1/spaces/{ticketed.pk}/join", auth(plain), None, (402, "ticket_required")),
+        (join, {**auth(plain), **JSON}, b'{"transport": "carrier-pigeon"}', (400, "invalid_input")),
+        (join, {**auth(plain), **JSON}, b"[1, 2]", (400, "invalid_input")),
+        (join, {**auth(plain), **JSON}, b'{"transport": ', (400, "parse_error")),
+        (join, {**auth(plain), **JSON}, b'{"transport": "\\u0000"}', (400, "invalid_character")),
+    ]
+    seen = []
+    for path, headers, body, expected in cases:
+        lean, django = _both(path, headers, body)
+        _identical(lean, django)
+        seen.append((lean.status_code, lean.json()["code"]))
+        assert seen[-1] == expected
+    assert taken == ["lean"] * len(cases)
+    assert not Participant.objects.filter(user__in=[banned, blocked, suspended, inactive, plain]).exists()
+
+    settings.LIVEKIT_API_KEY = ""  # no LiveKit: 503, nothing recorded
+    lean, django = _both(join, auth(plain))
+    _identical(lean, django)
+    assert (lean.status_code, lean.json()["code"]) == (503, "audio_unavailable")
+    assert not Participant.objects.filter(user=plain).exists()
+    make_paid_ticket(space=ticketed, buyer=plain)
+    assert _send(application, f"/api/v1/spaces/{ticketed.pk}/join", auth(plain)).status_code == 503
+
+
+def test_a_successful_lean_join_is_the_same_as_django_s_for_webrtc_and_hls(taken: list[str], settings: Any) -> None:
+    space = live_space()
+    users = [UserFactory() for _ in range(4)]
+    path = f"/api/v1/spaces/{space.pk}/join"
+    for user, body in zip(users[:2], [None, b'{"transport": "webrtc"}'], strict=True):
+        headers = {"Authorization": f"Token {token_for(user)}", **(JSON if body else {})}
+        django = _send(django_asgi_app, path, headers, body)  # first join on Django's path, then again lean
+        lean = _send(application, path, headers, body)
+        _identical(lean, django, token=True)
+        assert lean.status_code == 200 and lean.json()["transport"] == "webrtc"
+    first = _send(application, path, {"Authorization": f"Token {token_for(users[2])}"})  # a first join, lean
+    assert first.status_code == 200 and first.json()["role"] == "listener"
+    # HLS (data saver): another policy for the pages (the HLS origin), a signed link instead of LiveKit's.
+    settings.SPACES_HLS_SECRET = "lean-path-test-secret"
+    settings.SPACES_HLS_URL = "https://hls.example.test"
+    hls = {"Authorization": f"Token {token_for(users[3])}", **JSON}
+    django = _send(django_asgi_app, path, hls, b'{"transport": "hls"}')
+    lean = _send(application, path, hls, b'{"transport": "hls"}')
+    _identical(lean, django, token=True)
+    assert lean.json()["transport"] == "hls" and "hls.example.test" in lean.headers["content-security-policy"]
+    assert taken == ["lean"] * 4
+    assert Participant.objects.filter(space=space, user__in=users, is_connected=True).count() == 4
+    assert Space.objects.get(pk=space.pk).listener_count == 4
+
+
+def test_the_join_throttle_counts_both_paths_together(taken: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "join", "3/min")
+    space = live_space()
+    auth = {"Authorization": f"Token {token_for(UserFactory())}"}
+    path = f"/api/v1/spaces/{space.pk}/join"
+    statuses = [
+        _send(django_asgi_app, path, auth).status_code,
+        _send(application, path, auth).status_code,
+        _send(django_asgi_app, path, auth).status_code,
+    ]
+    lean, django = _both(path, auth)
+    assert statuses == [200, 200, 200]
+    assert (lean.status_code, lean.json()["code"]) == (429, "throttled") == (django.status_code, django.json()["code"])
+    # the same headers (Retry-After is the wait in whole seconds, computed a moment apart)
+    assert [k for k, _ in lean.headers.raw] == [k for k, _ in django.headers.raw]
+    assert abs(int(lean.headers["retry-after"]) - int(django.headers["retry-after"])) <= 1
+    assert taken == ["lean", "lean"]
+
+
+def test_the_lean_path_takes_only_the_storm_shape(taken: list[str], settings: Any) -> None:
+    space = live_space()
+    user = UserFactory()
+    path = f"/api/v1/spaces/{space.pk}/join"
+    auth = {"Authorization": f"Token {token_for(user)}"}
+    assert _send(application, path, auth).status_code == 200
+    assert _send(application, path, {**auth, "Accept": "application/json"}).status_code == 200
+    utf8 = {**auth, "Content-Type": "application/json; charset=utf-8"}
+    assert _send(application, path, utf8, b'{"transport": "webrtc"}').status_code == 200
+    assert taken == ["lean", "lean", "lean"]
+    del taken[:]
+    others: list[tuple[str, dict[str, str], bytes | None]] = [
+        (path, {**auth, **_session(user)}, None),  # a session cookie: sessions, CSRF, messages decide
+        (path, {**auth, "Cookie": "csrftoken=x"}, None),
+        (path + "?format=api", auth, None),  # a query string (the browsable API, NUL checks)
+        (path, {**auth, "Accept": "text/html"}, None),  # another renderer
+        (path, {**auth, "Content-Type": "application/x-www-form-urlencoded"}, b"transport=hls"),
+        (path, {**auth, **JSON}, b'{"transport": "' + b"x" * 2000 + b'"}'),  # over MAX_BODY
+        (path, auth, b'{"transport": "hls"}'),  # a body without its content type
+    ]
+    for p, headers, body in others:
+        lean_or_not, django = _both(p, headers, body)
+        assert lean_or_not.status_code == django.status_code, (p, headers, lean_or_not.text)
+    assert taken == []  # none of them reached the lean path
+    # A Host the deployment does not serve: the request half refuses it, the full chain answers 400.
+    bad_host = _send(application, path, {**auth, "Host": "evil.example"})
+    assert bad_host.status_code == 400 and taken == ["full"]
+    # A refused user agent (CommonMiddleware raises): the full chain answers 403.
+    settings.DISALLOWED_USER_AGENTS = [re.compile("crawler")]
+    refused = _send(application, path, {**auth, "User-Agent": "crawler/1.0"})
+    assert refused.status_code == 403 and taken == ["full", "full"]
+    settings.DISALLOWED_USER_AGENTS = []
+    # HTTPS required: the redirect is the full chain's answer (middleware read their settings when loaded).
+    from spaces_project.common.pooled_http import LEAN_ROUTES, PooledRoutes
+
+    settings.SECURE_SSL_REDIRECT = True
+    redirected = _send(PooledRoutes(django_asgi_app, lean=LEAN_ROUTES), path, auth)
+    assert redirected.status_code == 301 and taken == ["full", "full", "full"]
+
+
+def test_a_middleware_the_lean_path_was_not_reviewed_for_turns_it_off(taken: list[str], settings: Any) -> None:
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
+    space = live_space()
+    joined = _send(
+        application, f"/api/v1/spaces/{space.pk}/join", {"Authorization": f"Token {token_for(UserFactory())}"}
+    )
+    assert joined.status_code == 200
+    assert taken == ["full"]
+
+
+def test_an_unexpected_error_on_the_lean_path_is_django_s_500(
+    taken: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rooms import services
+
+    def broken(**_kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(services, "space_join_any", broken)
+    space = live_space()
+    lean, django = _both(f"/api/v1/spaces/{space.pk}/join", {"Authorization": f"Token {token_for(UserFactory())}"})
+    # The same header lines; Django's 500 page has no Vary of its own, and the lean path appends the session
+    # middleware's "Vary: Cookie" after the other added headers (lines of different names: order is not
+    # significant, RFC 9110 5.3).
+    assert (lean.status_code, sorted(lean.headers.raw), lean.content) == (
+        django.status_code,
+        sorted(django.headers.raw),
+        django.content,
+    )
+    assert (lean.status_code, lean.json()["code"]) == (500, "server_error")
+    assert taken == ["lean"]
+
+
+def test_a_probe_that_cannot_explain_the_chain_turns_the_lean_path_off(
+    taken: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spaces_project.common import lean_http
+    from spaces_project.common.pooled_http import LEAN_ROUTES, PooledRoutes
+
+    def unexplained(self: Any, full: Any, view_only: Any) -> None:
+        raise ValueError("the middleware removed a header of the view's")
+
+    monkeypatch.setattr(lean_http._Envelope, "__init__", unexplained)
+    app = PooledRoutes(django_asgi_app, lean=LEAN_ROUTES)
+    space = live_space()
+    auth = {"Authorization": f"Token {token_for(UserFactory())}"}
+    assert _send(app, f"/api/v1/spaces/{space.pk}/join", auth).status_code == 200
+    assert _send(app, f"/api/v1/spaces/{space.pk}/join", auth).status_code == 200
+    assert taken == ["full", "full"] and app.lean is not None and not app.lean.reviewed

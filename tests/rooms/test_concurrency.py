@@ -138,3 +138,42 @@ def test_a_leave_that_loses_a_deadlock_to_the_presence_webhook_is_run_again(post
     participant.refresh_from_db()
     assert participant.is_connected is False
     assert Space.objects.get(pk=space.pk).listener_count == 0
+
+
+def test_a_first_listener_join_outside_a_transaction_is_one_statement_and_the_cap_stays_exact(
+    postgres_url, monkeypatch
+):
+    """No BEGIN/COMMIT around a first listener's row and count: the statement is its own transaction, and
+    when the cap refuses it fails as a whole (division by zero), so no connected, uncounted row is left."""
+    from django.test.utils import CaptureQueriesContext
+
+    from rooms.services import presence
+
+    space = services.space_create(host=HostFactory(), title="alone", listener_cap=1)
+    first, late = UserFactory(), UserFactory()
+    in_transaction = presence._join_record_in_transaction
+    calls = []
+
+    def spy(**kwargs):
+        calls.append(kwargs["user"].pk)
+        return in_transaction(**kwargs)
+
+    monkeypatch.setattr(presence, "_join_record_in_transaction", spy)
+    with CaptureQueriesContext(connection) as joined:
+        services.space_join(space_id=space.pk, user=first)
+    writes = [q["sql"] for q in joined.captured_queries if "INSERT" in q["sql"] or "UPDATE" in q["sql"]]
+    assert len(writes) == 1 and "1 / (SELECT count(*) FROM counted)" in writes[0]
+    assert calls == []  # no transaction was opened for it
+    with pytest.raises(SpaceFull):
+        services.space_join(space_id=space.pk, user=late)
+    assert calls == [] and not Participant.objects.filter(user=late).exists()
+    space.refresh_from_db()
+    assert (space.listener_count, space.peak_listener_count) == (1, 1)
+    # Here before: the transaction, with the read already made; the cap still holds.
+    services.space_leave(space_id=space.pk, user=first)
+    services.space_join(space_id=space.pk, user=late)
+    with pytest.raises(SpaceFull):
+        services.space_join(space_id=space.pk, user=first)
+    assert calls == [first.pk]
+    assert Participant.objects.filter(space=space, role=Role.LISTENER, is_connected=True).count() == 1
+    assert Space.objects.get(pk=space.pk).listener_count == 1

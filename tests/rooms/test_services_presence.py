@@ -167,3 +167,110 @@ def test_absence_clock_from_webhooks(host, live_space):
     services.livekit_event_apply(event=_event(live_space, "participant_left", host))
     since = Space.objects.get(pk=live_space.pk).host_team_absent_since
     assert since is not None and since > timezone.now() - timedelta(seconds=5)
+
+
+@pytest.mark.postgres
+def test_a_first_listener_join_writes_the_row_and_the_count_in_one_statement(postgres_url, host, live_space):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Space.objects.filter(pk=live_space.pk).update(listener_cap=1)
+    first, late = UserFactory(), UserFactory()
+    with CaptureQueriesContext(connection) as joined:
+        services.space_join(space_id=live_space.pk, user=first)
+    writes = [q["sql"] for q in joined.captured_queries if "INSERT" in q["sql"] or "UPDATE" in q["sql"]]
+    assert len(writes) == 1 and writes[0].startswith("WITH inserted AS (INSERT INTO") and "UPDATE" in writes[0]
+    assert Space.objects.get(pk=live_space.pk).listener_count == 1
+    # Full: the statement inserted the row, the count refused it, the transaction took the row back.
+    with pytest.raises(SpaceFull):
+        services.space_join(space_id=live_space.pk, user=late)
+    assert not Participant.objects.filter(user=late).exists()
+    space = Space.objects.get(pk=live_space.pk)
+    assert (space.listener_count, space.peak_listener_count) == (1, 1)
+    # Here before (a row exists): the usual path, and the cap still counts.
+    services.space_leave(space_id=live_space.pk, user=first)
+    services.space_join(space_id=live_space.pk, user=late)
+    with pytest.raises(SpaceFull):
+        services.space_join(space_id=live_space.pk, user=first)
+    assert not participant(live_space, first).is_connected
+    assert services.space_join(space_id=live_space.pk, user=host).role == Role.HOST  # the host's own path
+    space = Space.objects.get(pk=live_space.pk)
+    assert (space.listener_count, space.peak_listener_count) == (1, 1)
+
+
+@pytest.mark.parametrize("permission", [livekit_client.LISTENER_PERMISSION, livekit_client.STAGE_PERMISSION])
+@pytest.mark.parametrize("name", ["Ada Lovelace", ""])
+def test_a_minted_token_carries_what_the_sdk_would_sign(settings, permission, name):
+    """token_mint renders the video claim once per room and permission: the payload (keys in order, values)
+    and header must be what the SDK's AccessToken signs for the same participant."""
+    import jwt
+
+    settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = "k", "s" * 40
+    room, identity = "space-7", livekit_client.identity_for(42)
+    grants = livekit_client.lk.VideoGrants(
+        room_join=True,
+        room=room,
+        can_publish=permission.can_publish,
+        can_subscribe=True,
+        can_publish_data=False,
+        can_publish_sources=permission.sources,
+        hidden=permission.hidden,
+    )
+    sdk = (
+        livekit_client.lk.AccessToken("k", "s" * 40)
+        .with_identity(identity)
+        .with_name(name)
+        .with_ttl(timedelta(seconds=600))
+        .with_grants(grants)
+        .to_jwt()
+    )
+    ours = livekit_client.token_mint(room=room, user_id=42, name=name, permission=permission, ttl_s=600)
+    for _ in range(2):  # the second from the memo
+        decoded = [jwt.decode(t, "s" * 40, algorithms=["HS256"], options={"verify_aud": False}) for t in (sdk, ours)]
+        assert list(decoded[0]) == list(decoded[1])
+        assert decoded[0] | {"nbf": 0, "exp": 0} == decoded[1] | {"nbf": 0, "exp": 0}
+        assert abs(decoded[0]["exp"] - decoded[1]["exp"]) <= 1 and decoded[1]["exp"] - decoded[1]["nbf"] == 600
+        assert jwt.get_unverified_header(sdk) == jwt.get_unverified_header(ours)
+        assert livekit_client.lk.TokenVerifier("k", "s" * 40).verify(ours).video == grants
+        ours = livekit_client.token_mint(room=room, user_id=42, name=name, permission=permission, ttl_s=600)
+
+
+def test_a_join_burst_reads_the_room_memo_once_per_process_and_no_longer_than_the_cache_keeps_it(
+    live_space, known_keys, monkeypatch
+):
+    import time
+
+    from django.core.cache import cache
+
+    from rooms.services import presence
+
+    ensured, reads = [], []
+    monkeypatch.setattr(livekit_client, "room_ensure", lambda **kw: ensured.append(kw["room"]))
+
+    class Shared:  # the cache as the memo sees it; ``entry`` stands for another process's entry
+        entry: float | None = None
+
+        def get(self, key, default=None):
+            reads.append(key)
+            return self.entry if self.entry is not None else cache.get(key, default)
+
+        def set(self, key, value, timeout):
+            cache.set(key, value, timeout)
+
+    shared = Shared()
+    monkeypatch.setattr(presence, "cache", shared)
+    presence._rooms_ensured.clear()
+    for _ in range(3):
+        services.space_join(space_id=live_space.pk, user=UserFactory())
+    assert (len(ensured), len(reads)) == (1, 1)  # created once, the shared memo read once
+    # Another process's entry, expiring soon: believed until then, not longer.
+    presence._rooms_ensured.clear()
+    shared.entry = time.time() + 0.3
+    services.space_join(space_id=live_space.pk, user=UserFactory())
+    services.space_join(space_id=live_space.pk, user=UserFactory())
+    assert (len(ensured), len(reads)) == (1, 2)
+    shared.entry = None
+    cache.delete(reads[0])
+    time.sleep(0.35)
+    services.space_join(space_id=live_space.pk, user=UserFactory())
+    assert len(ensured) == 2
