@@ -44,6 +44,20 @@ __all__ = ["Hub", "Sink", "deliver_in_process", "get_hub", "now_iso", "shed_hand
 logger = logging.getLogger(__name__)
 
 SUBSCRIBE_WAIT_S = 5.0
+# A gauge frame goes to every local socket of a Space: in a crowd of 10,000 sockets a count a second was
+# 10 % of the process's CPU during a join storm (docs/benchmarks.md, "Join storm"). So a Space with more
+# local sockets than this gets its gauge less often: at most this many gauge frames a second per Space
+# and process (10,000 sockets: every 5 s; up to 2,000: every interval, as before).
+GAUGE_FRAMES_PER_S = float(os.environ.get("SPACES_GAUGE_FRAMES_PER_S", "2000"))
+
+
+def gauge_due(*, now: float, last_sent: float | None, sockets: int, interval_s: float, frames_per_s: float) -> bool:
+    """Whether a changed gauge value may go out now to a Space with ``sockets`` local sockets."""
+    if last_sent is None:
+        return True
+    return now - last_sent >= max(interval_s, sockets / frames_per_s) - 1e-3  # the tick's own jitter
+
+
 RECONNECT_MAX_BACKOFF_S = 5.0
 
 
@@ -65,6 +79,7 @@ class Hub:
         self._pending_unsubscribe: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
         self._gauge_values: dict[int, dict[str, dict[str, Any]]] = {}  # by Space, then gauge type: last sent
+        self._gauge_sent_at: dict[int, dict[str, float]] = {}  # by Space, then gauge type: when (loop time)
         self._coalesced: dict[tuple[int, str], dict[str, int]] = {}  # (Space, type) → counts of this window
         self._coalesced_seq: dict[tuple[int, str], int | None] = {}
         self.reconnects = 0
@@ -167,6 +182,7 @@ class Hub:
             if not space_sinks:
                 del self.sinks[sink.space_id]
                 self._gauge_values.pop(sink.space_id, None)
+                self._gauge_sent_at.pop(sink.space_id, None)
                 gone.append(space_channel(sink.space_id))
         user_sinks = self.user_sinks.get(sink.user_id)
         if user_sinks is not None and sink in user_sinks:
@@ -353,13 +369,26 @@ class Hub:
             except Exception:
                 logger.warning("realtime.gauge_failed", extra={"gauge": gauge.type}, exc_info=True)
                 continue
+            now = self.loop.time()
             for space_id, (data, seq) in values.items():
-                if space_id not in self.sinks:
+                sinks = self.sinks.get(space_id)
+                if not sinks:
                     continue
                 sent = self._gauge_values.setdefault(space_id, {})
                 if sent.get(gauge.type) == data:
                     continue
+                sent_at = self._gauge_sent_at.setdefault(space_id, {})
+                last = sent_at.get(gauge.type)
+                if not gauge_due(
+                    now=now,
+                    last_sent=last,
+                    sockets=len(sinks),
+                    interval_s=gauge.interval_s,
+                    frames_per_s=GAUGE_FRAMES_PER_S,
+                ):
+                    continue  # a big room: the latest value goes out at its next due tick
                 sent[gauge.type] = data
+                sent_at[gauge.type] = now
                 self.broadcast_local(space_id, encode_frame(gauge.type, space_id, seq, data))
 
     async def aclose(self) -> None:

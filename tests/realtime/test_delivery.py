@@ -11,9 +11,10 @@ from django.db.models import F
 from rooms.events import Reaction
 from rooms.models import Participant, Role, Space
 from spaces_project.realtime.events import send_event_on_commit
+from spaces_project.realtime.hub import gauge_due
 from spaces_project.realtime.publish import Audience, publish_on_commit
 from tests.support.builders import live_space, member, token_for
-from tests.support.servers import Server
+from tests.support.servers import Server, start_server, stop_server
 from tests.support.sockets import api, frames_for, in_thread, open_ws, recv, recv_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -175,6 +176,52 @@ def test_listener_count_is_coalesced_to_one_a_second(servers: list[Server]) -> N
         await ws.close()
 
     asyncio.run(scenario())
+
+
+def test_listener_count_slows_down_in_a_crowded_space(
+    server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A Space with many local sockets gets its count less often (GAUGE_FRAMES_PER_S): here a budget of
+    one frame a second per Space, so two sockets get a changed count at most every 2 s, not every 1 s."""
+    server = start_server("uvicorn", {**server_env, "SPACES_GAUGE_FRAMES_PER_S": "1"}, tmp_path_factory.mktemp("g"))
+    try:
+        space = live_space()
+        tokens = [token_for(member(space)), token_for(member(space))]
+
+        async def scenario() -> None:
+            sockets = [await open_ws(server.ws(space.pk), token) for token in tokens]
+            for ws in sockets:
+                await recv(ws)
+            await asyncio.sleep(1.2)
+            await asyncio.gather(*(frames_for(ws, 0.1) for ws in sockets))
+
+            async def bump() -> None:
+                for _ in range(45):  # a change every 0.1 s for 4.5 s
+                    await in_thread(
+                        lambda: Space.objects.filter(pk=space.pk).update(listener_count=F("listener_count") + 1)
+                    )
+                    await asyncio.sleep(0.1)
+
+            bumping = asyncio.ensure_future(bump())
+            frames = await frames_for(sockets[0], 6.5)
+            await bumping
+            counts = [f for f in frames if f["type"] == "listeners.count"]
+            assert 2 <= len(counts) <= 4, counts  # ~6.5 s at one frame per 2 s (one a second would be 5-6)
+            final = await in_thread(lambda: Space.objects.values_list("listener_count", flat=True).get(pk=space.pk))
+            assert counts[-1]["data"]["count"] == final  # the latest value still arrives
+            for ws in sockets:
+                await ws.close()
+
+        asyncio.run(scenario())
+    finally:
+        stop_server(server)
+
+
+def test_gauge_due_spreads_a_crowd() -> None:
+    assert gauge_due(now=10.0, last_sent=None, sockets=50_000, interval_s=1.0, frames_per_s=2000)
+    assert gauge_due(now=11.0, last_sent=10.0, sockets=2_000, interval_s=1.0, frames_per_s=2000)
+    assert not gauge_due(now=11.0, last_sent=10.0, sockets=10_000, interval_s=1.0, frames_per_s=2000)
+    assert gauge_due(now=15.0, last_sent=10.0, sockets=10_000, interval_s=1.0, frames_per_s=2000)
 
 
 def test_reactions_are_aggregated(servers: list[Server]) -> None:
