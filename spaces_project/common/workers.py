@@ -14,12 +14,15 @@ pooled HTTP routes (``spaces_project.common.pooled_http``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
 
 MAX_BATCH = 32  # calls one worker takes at once (a crowd); each still runs on its own
 
@@ -73,20 +76,30 @@ class Workers:
                     break
             self.batches += 1
             done: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-            close_old_connections()
+            _close_old_connections()
             for loop, future, func, args, kwargs in batch:
                 try:
                     outcome: tuple[asyncio.Future[Any], bool, Any] = (future, True, func(*args, **kwargs))
                 except Exception as exc:
                     outcome = (future, False, exc)
-                    close_old_connections()  # a broken connection is not handed to the next call
+                    _close_old_connections()  # a broken connection is not handed to the next call
                 done.setdefault(loop, []).append(outcome)
-            close_old_connections()
+            _close_old_connections()
             for loop, outcomes in done.items():
                 try:
                     loop.call_soon_threadsafe(_settle, outcomes)
                 except RuntimeError:  # the loop is closed: nobody waits for these any more
                     pass
+
+
+def _close_old_connections() -> None:
+    """``close_old_connections`` that never ends a worker: a thread that died would leave every call
+    queued after it waiting for ever (a connection that cannot even be checked is dropped by Django at
+    its next use; the failure is logged)."""
+    try:
+        close_old_connections()
+    except Exception:
+        logger.warning("workers.close_connections_failed", exc_info=True)
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
