@@ -173,12 +173,17 @@ def test_killed_agent_is_replaced_and_the_playlist_goes_on(hls_world, hls_agents
     survivor = "agent-2" if holder == "agent-1" else "agent-1"
     assert wait_until(lambda: AgentLease.objects.get(space_id=world.space_id).agent_id == survivor, timeout=LEASE_S + 5)
     # the same URL keeps working: the media sequence goes on after a discontinuity, and the tone is back
-    pcm = _listen(listener, seconds=2, since=before, timeout=LEASE_S + 15)
+    _listen(listener, seconds=0.5, since=before, timeout=LEASE_S + 15)
+    assert wait_until(lambda: listener.poll() and listener.discontinuities, timeout=LEASE_S + 15)
     resumed_s = time.monotonic() - killed_at
-    assert listener.discontinuities and min(listener.discontinuities) > before, listener.discontinuities
+    switched = min(listener.discontinuities)
+    assert switched > before, listener.discontinuities
+    # judge the new agent's audio alone: the old agent's last segments end where it was killed, so a window
+    # straddling the switch holds a gap that says nothing about whether the tone came back
+    pcm = _listen(listener, seconds=3, since=switched - 1, timeout=15)
     numbers = sorted(listener.seen)
     assert numbers == list(range(numbers[0], numbers[-1] + 1)), numbers  # no sequence number skipped or reused
     assert _heard(pcm) > 0.5, _heard(pcm)
     # back within the lease time plus the new agent's poll, join and first segment
     assert resumed_s <= LEASE_S + POLL_S + 2 * 1.0 + 3, resumed_s
-    assert longest_run(tone_levels(pcm, HOST_HZ) > PRESENT) * 20 >= 1000
+    assert longest_run(tone_levels(pcm, HOST_HZ) > PRESENT) * 20 >= 1500, tone_levels(pcm, HOST_HZ).round()
