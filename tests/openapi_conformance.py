@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from typing import Any
 
 import requests
@@ -18,15 +19,27 @@ from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 API_PREFIX = "/api/v1/"
+# Concurrency tests send their API requests from several threads at once; neither drf-spectacular's
+# generator (its extensions load lazily) nor schemathesis' first validation of an operation (it compiles
+# its validators; in parallel Python 3.11 failed with "AST constructor recursion depth mismatch") is safe
+# to run in parallel. The schema is built once under one lock, and responses are checked one at a time:
+# the check runs after the response was produced, so the requests themselves still race.
+_building = threading.Lock()
+_checking = threading.Lock()
 
 
 class SchemaViolation(AssertionError):
     """A response the OpenAPI schema does not describe."""
 
 
-@functools.cache
 def schema_document() -> dict[str, Any]:
     """The schema exactly as ``/api/schema/?format=json`` serves it (built once; do not modify it)."""
+    with _building:
+        return _schema_document()
+
+
+@functools.cache
+def _schema_document() -> dict[str, Any]:
     from drf_spectacular.generators import SchemaGenerator
     from drf_spectacular.renderers import OpenApiJsonRenderer
 
@@ -34,9 +47,14 @@ def schema_document() -> dict[str, Any]:
     return json.loads(OpenApiJsonRenderer().render(raw, renderer_context={}))
 
 
-@functools.cache
 def api_schema() -> OpenApiSchema:
-    schema = schemathesis.openapi.from_dict(schema_document())
+    with _building:
+        return _api_schema()
+
+
+@functools.cache
+def _api_schema() -> OpenApiSchema:
+    schema = schemathesis.openapi.from_dict(_schema_document())
     assert isinstance(schema, OpenApiSchema)
     return schema
 
@@ -48,6 +66,11 @@ def validate_response(method: str, path: str, status_code: int, headers: dict[st
     ``OPTIONS`` are not held to it: there is no operation or body to compare with."""
     if not path.startswith(API_PREFIX) or method in {"HEAD", "OPTIONS"}:
         return  # HEAD has no body to compare; OPTIONS is DRF's metadata, not an operation of the schema
+    with _checking:
+        _validate(method, path, status_code, headers, content)
+
+
+def _validate(method: str, path: str, status_code: int, headers: dict[str, str], content: bytes) -> None:
     schema = api_schema()
     operation = schema.find_operation_by_path(method, path)
     if operation is None:
