@@ -137,6 +137,10 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int
 if os.environ.get("SPACES_TEST_DB_NAME"):
     # Lets two test runs share one PostgreSQL server without clobbering each other's database.
     DATABASES["default"]["TEST"] = {"NAME": os.environ["SPACES_TEST_DB_NAME"]}
+# The admission hot path's statements (token lookup, join read, first-join write) are prepared on each
+# PostgreSQL connection (spaces_project/common/precompiled.py, hot_cursor). Turn off behind a pooler that
+# cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+SPACES_DB_PREPARED_STATEMENTS = env_bool("SPACES_DB_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -38,6 +38,7 @@ from rooms.selectors import JoinContext, access_space_for_join, ban_of, space_ge
 from rooms.services import guests, hls
 from rooms.services._common import emit_stage, livekit_apply, livekit_disconnect, lock_space, participant_set_role
 from spaces_project.common.db import atomic_retrying_deadlocks, is_deadlock
+from spaces_project.common.precompiled import hot_cursor
 from spaces_project.common.text import decimal_id
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def _insert_counted_listener(*, space: Space, user: User) -> Participant | None:
     participant = Participant(space=space, user=user, role=Role.LISTENER, is_connected=True, joined_at=timezone.now())
     params = [*(f.get_db_prep_save(f.pre_save(participant, True), connection) for f in fields), space.pk]
     try:
-        with connection.cursor() as cursor:
+        with hot_cursor(connection) as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
     except DataError as exc:

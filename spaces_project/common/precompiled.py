@@ -5,17 +5,86 @@ Building a queryset with several ``Exists``/``Subquery`` annotations costs the O
 On admission hot paths (docs/benchmarks.md, "Join storm") the SQL is the same every time: it is built
 once with sentinel values, and each call substitutes its own values for them and runs it as a raw query
 of the same model (annotations become attributes, as with the queryset).
+
+On PostgreSQL the statement is also **prepared** on each pooled connection (:func:`hot_cursor`): parsed
+and planned once per connection, its values sent apart from its text (server-side binding), instead of
+psycopg quoting them into the text and PostgreSQL parsing and planning it again on every call.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
+from django.conf import settings
 from django.db import connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 
 M = TypeVar("M", bound=models.Model)
+
+
+# psycopg prepares a statement once it ran this many times on a connection; Django leaves the threshold
+# at None (no prepared statements: safe behind a transaction-mode pooler). A connection used by
+# hot_cursor gets this one instead: so high that nothing is prepared by count, only the hot statements,
+# whose cursor asks for it on every call (psycopg ignores ``prepare=True`` while the threshold is None).
+_EXPLICIT_ONLY = 2**31 - 1
+
+
+def _preparing_cursor_class() -> type:
+    import psycopg
+
+    class PreparingCursor(psycopg.Cursor[Any]):
+        """Server-side binding, and every statement prepared on its connection at first use."""
+
+        def execute(
+            self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
+        ) -> Any:
+            return super().execute(query, params, prepare=True, binary=binary)
+
+        def _send_query_prepared(self, name: bytes, pgq: Any, *, binary: bool | None = None) -> None:
+            # psycopg leaves ``_query`` unset for a prepared execution; Django's query log
+            # (``last_executed_query``: DEBUG, CaptureQueriesContext) reads the text from it
+            self._query = pgq
+            super()._send_query_prepared(name, pgq, binary=binary)
+
+    return PreparingCursor
+
+
+_preparing: type | None = None
+
+
+@contextmanager
+def hot_cursor(connection: BaseDatabaseWrapper) -> Iterator[CursorWrapper]:
+    """A Django cursor for a statement run on every admission (the same SQL each time, values bound).
+
+    On PostgreSQL with ``SPACES_DB_PREPARED_STATEMENTS`` (the default; turn it off behind a pooler that
+    cannot keep prepared statements, such as PgBouncer in transaction mode before 1.21), it is a
+    server-side binding cursor that prepares its statement on the connection; elsewhere Django's own
+    cursor. Either way it goes through Django's cursor wrapper (query logging, ``execute_wrapper``,
+    error translation), so callers and tests see the same statements.
+    """
+    global _preparing
+    if connection.vendor != "postgresql" or not settings.SPACES_DB_PREPARED_STATEMENTS:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.ensure_connection()
+    raw: Any = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = _EXPLICIT_ONLY
+    if _preparing is None:
+        _preparing = _preparing_cursor_class()
+    connection.validate_thread_sharing()
+    cursor = (
+        connection.make_debug_cursor(_preparing(raw))
+        if connection.queries_logged
+        else connection.make_cursor(_preparing(raw))
+    )
+    with cursor:
+        yield cursor
 
 
 class _Plan(Generic[M]):
@@ -66,7 +135,7 @@ class Precompiled(Generic[M]):
         plan = self._plan or self._compiled()
         bound = [values[slot] if slot is not None else p for p, slot in zip(plan.params, plan.slots, strict=True)]
         connection = connections[plan.db]
-        with connection.cursor() as cursor:
+        with hot_cursor(connection) as cursor:
             cursor.execute(plan.sql, bound)
             row = cursor.fetchone()
         if row is None:

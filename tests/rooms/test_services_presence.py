@@ -170,6 +170,37 @@ def test_absence_clock_from_webhooks(host, live_space):
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # new connections: outside the test's transaction
+def test_the_join_statements_are_prepared_once_per_connection(postgres_url, live_space, settings):
+    from django.db import connection
+
+    from accounts import selectors as account_selectors
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements ORDER BY statement")
+            return [row[0] for row in cursor.fetchall()]
+
+    connection.close()  # a connection of its own: nothing prepared yet
+    first = UserFactory()
+    account_selectors.user_for_token(key="not-a-token")
+    services.space_join(space_id=live_space.pk, user=first)
+    statements = prepared()
+    assert any(s.startswith("WITH inserted AS (INSERT INTO") for s in statements), statements  # the first join
+    assert any('FROM "rooms_space"' in s for s in statements), statements  # the join read
+    assert any('"authtoken_token"' in s for s in statements), statements  # the token lookup
+    # the next listeners reuse them: nothing new is prepared, and the values still come apart from the text
+    services.space_join(space_id=live_space.pk, user=UserFactory())
+    assert prepared() == statements
+    assert Space.objects.get(pk=live_space.pk).listener_count == 2
+    # off (a pooler that cannot keep them): the same join, nothing prepared
+    settings.SPACES_DB_PREPARED_STATEMENTS = False
+    connection.close()
+    services.space_join(space_id=live_space.pk, user=UserFactory())
+    assert prepared() == []
+    assert Space.objects.get(pk=live_space.pk).listener_count == 3
+
+
 def test_a_first_listener_join_writes_the_row_and_the_count_in_one_statement(postgres_url, host, live_space):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
