@@ -749,7 +749,11 @@ def main() -> None:
         "--processes", type=int, default=1, help="K web processes sharing the database and Redis (a cluster's tier)"
     )
     parser.add_argument("--no-centrifugo", action="store_true")
-    parser.add_argument("--no-spaces", action="store_true", help="only the references (Centrifugo, --healthz)")
+    parser.add_argument(
+        "--no-spaces",
+        action="store_true",
+        help="no full admissions (of this checkout or --baseline-root): only --ws-only, --healthz, Centrifugo",
+    )
     parser.add_argument("--profile", default="", help="a directory: py-spy samples, SQL and Redis counts")
     parser.add_argument("--livekit", type=int, default=0, help="M listeners then connect to LiveKit")
     parser.add_argument("--livekit-batch", type=int, default=20)
@@ -794,7 +798,7 @@ def main() -> None:
                 result = storm(args, n, tokens, work, root)
                 print(json.dumps(result), flush=True)
                 results.append(result)
-            if args.baseline_root:  # the same storm against another checkout, in the same run
+            if args.baseline_root and not args.no_spaces:  # the same storm against another checkout, same run
                 result = storm(args, n, tokens, work, Path(args.baseline_root))
                 print(json.dumps(result), flush=True)
                 results.append(result)
