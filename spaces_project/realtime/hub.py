@@ -78,8 +78,8 @@ class Hub:
         self._pending_subscribe: list[str] = []
         self._pending_unsubscribe: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._gauge_values: dict[int, dict[str, dict[str, Any]]] = {}  # by Space, then gauge type: last sent
-        self._gauge_sent_at: dict[int, dict[str, float]] = {}  # by Space, then gauge type: when (loop time)
+        # by Space, then gauge type: the value last sent and when (loop time)
+        self._gauge_sent: dict[int, dict[str, tuple[dict[str, Any], float]]] = {}
         self._coalesced: dict[tuple[int, str], dict[str, int]] = {}  # (Space, type) → counts of this window
         self._coalesced_seq: dict[tuple[int, str], int | None] = {}
         self.reconnects = 0
@@ -181,8 +181,7 @@ class Hub:
             space_sinks.discard(sink)
             if not space_sinks:
                 del self.sinks[sink.space_id]
-                self._gauge_values.pop(sink.space_id, None)
-                self._gauge_sent_at.pop(sink.space_id, None)
+                self._gauge_sent.pop(sink.space_id, None)
                 gone.append(space_channel(sink.space_id))
         user_sinks = self.user_sinks.get(sink.user_id)
         if user_sinks is not None and sink in user_sinks:
@@ -374,21 +373,19 @@ class Hub:
                 sinks = self.sinks.get(space_id)
                 if not sinks:
                     continue
-                sent = self._gauge_values.setdefault(space_id, {})
-                if sent.get(gauge.type) == data:
+                sent = self._gauge_sent.setdefault(space_id, {})
+                last = sent.get(gauge.type)
+                if last is not None and last[0] == data:
                     continue
-                sent_at = self._gauge_sent_at.setdefault(space_id, {})
-                last = sent_at.get(gauge.type)
                 if not gauge_due(
                     now=now,
-                    last_sent=last,
+                    last_sent=last[1] if last is not None else None,
                     sockets=len(sinks),
                     interval_s=gauge.interval_s,
                     frames_per_s=GAUGE_FRAMES_PER_S,
                 ):
                     continue  # a big room: the latest value goes out at its next due tick
-                sent[gauge.type] = data
-                sent_at[gauge.type] = now
+                sent[gauge.type] = (data, now)
                 self.broadcast_local(space_id, encode_frame(gauge.type, space_id, seq, data))
 
     async def aclose(self) -> None:
