@@ -46,7 +46,7 @@ Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 POOLED_ROUTES = frozenset({("POST", "space-join"), ("POST", "space-guest-join")})
 # URL names whose storm-shaped requests skip the middleware chain (spaces_project/common/lean_http.py).
 LEAN_ROUTES = frozenset({"space-join"})
-HTTP_THREADS = int(os.environ.get("SPACES_HTTP_POOL_THREADS", "4"))
+HTTP_THREADS = int(os.environ.get("SPACES_HTTP_POOL_THREADS", "2"))
 HTTP_BATCH = int(os.environ.get("SPACES_HTTP_POOL_BATCH", "4"))
 
 

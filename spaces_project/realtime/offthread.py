@@ -24,7 +24,7 @@ from typing import Any
 
 from spaces_project.common.workers import Workers
 
-DB_THREADS = int(os.environ.get("SPACES_WS_DB_THREADS", "4"))
+DB_THREADS = int(os.environ.get("SPACES_WS_DB_THREADS", "2"))
 
 WORKERS = Workers(DB_THREADS)
 
