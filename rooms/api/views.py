@@ -39,6 +39,7 @@ from rooms.api.serializers import (
 )
 from rooms.models import Invitation, Participant, Space
 from spaces_project.common.pagination import CreatedCursorPagination
+from spaces_project.common.throttling import AtomicScopedRateThrottle
 
 
 def _space_payload(space: Space, user: User) -> dict[str, Any]:
@@ -122,7 +123,7 @@ _JOIN_OUTPUT.fields  # noqa: B018 (built now, not by the first join's threads)
 
 class SpaceJoinView(APIView):
     openapi_error_statuses = (402, 503)  # ticket_required; audio_unavailable
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AtomicScopedRateThrottle]  # one Redis call per join (a crowd's hot path)
     throttle_scope = "join"
 
     @extend_schema(request=JoinInputSerializer, responses=JoinOutputSerializer)

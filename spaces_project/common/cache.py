@@ -76,7 +76,38 @@ class ReusingRedisCacheClient(RedisCacheClient):
 
 
 _clients: dict[tuple[Any, ...], RedisCacheClient] = {}
+_scripts: dict[int, Any] = {}  # by redis.Redis client: the registered sliding-window script
 _clients_lock = threading.Lock()
+
+
+# A sliding-window rate limit in one round trip (spaces_project/common/throttling.py): the same list DRF's
+# SimpleRateThrottle keeps (newest first, timestamps older than the window dropped from the tail), read,
+# pruned, checked and appended atomically. KEYS[1] the key; ARGV: now, window (s), limit. Answers
+# {allowed 0/1, requests in the window (this one included if allowed), the oldest timestamp or false}.
+SLIDING_WINDOW_LUA = """
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local duration = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local kind = redis.call('TYPE', key)['ok']
+if kind ~= 'list' and kind ~= 'none' then
+  redis.call('DEL', key)
+end
+while true do
+  local last = redis.call('LINDEX', key, -1)
+  if not last or tonumber(last) > now - duration then
+    break
+  end
+  redis.call('RPOP', key)
+end
+local count = redis.call('LLEN', key)
+if count >= limit then
+  return {0, count, redis.call('LINDEX', key, -1)}
+end
+redis.call('LPUSH', key, ARGV[1])
+redis.call('EXPIRE', key, math.ceil(duration))
+return {1, count + 1, redis.call('LINDEX', key, -1)}
+"""
 
 
 class ResilientRedisCache(RedisCache):
@@ -112,3 +143,21 @@ class ResilientRedisCache(RedisCache):
     delete = _degrading("delete", lambda *_a, **_k: False)
     delete_many = _degrading("delete_many", lambda *_a, **_k: None)
     incr = _degrading("incr", _missing_key)  # counting starts again
+
+    def sliding_window(self, key: str, *, now: float, duration: float, limit: int) -> tuple[bool, int, float | None]:
+        """Count a request in ``key``'s window of ``duration`` seconds unless ``limit`` are in it already.
+
+        (allowed, requests in the window, the oldest one's time). One Redis call (a Lua script, atomic:
+        concurrent requests cannot both take the last place). While Redis is unreachable: allowed, as a
+        missed ``get`` and a dropped ``set`` would be.
+        """
+        try:
+            client = self._cache.get_client(key, write=True)
+            script = _scripts.get(id(client))
+            if script is None:
+                script = _scripts[id(client)] = client.register_script(SLIDING_WINDOW_LUA)
+            allowed, count, oldest = script(keys=[self.make_and_validate_key(key)], args=[repr(now), duration, limit])
+        except UNAVAILABLE:
+            _unavailable("sliding_window")
+            return True, 0, None
+        return bool(allowed), int(count), float(oldest) if oldest else None
