@@ -4,8 +4,9 @@
 back with a ``set``: two round trips (≈ 7 % of a join's CPU in a storm profile, docs/benchmarks.md) and a
 race, since two requests that read the same window can both take its last place. On the Redis cache
 (``ResilientRedisCache.sliding_window``) this class does the same read, prune, check and append as one
-Lua script. The rates, the key (``throttle_<scope>_<user or address>``), the ``Retry-After`` wait and the
-429 body are DRF's; with any other cache (the embedded default's in-process cache) it is DRF's class.
+Lua script. The rates, the ``Retry-After`` wait and the 429 body are DRF's, the key is DRF's with
+``_window`` appended (another format: see ``cache_format``); with any other cache (the embedded
+default's in-process cache) it is DRF's class.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from rest_framework.throttling import ScopedRateThrottle
 
 
 class AtomicScopedRateThrottle(ScopedRateThrottle):
+    # A key of its own (a Redis list, where DRF keeps a pickled Python list): during a rolling upgrade a
+    # process still running DRF's class must never read this format (Redis answers WRONGTYPE, a 500).
+    cache_format = "throttle_%(scope)s_%(ident)s_window"
     _count: int | None = None
     _oldest: float | None = None
 

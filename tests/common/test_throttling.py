@@ -67,7 +67,7 @@ def test_the_window_is_a_redis_list_kept_by_one_script(monkeypatch: pytest.Monke
     allowed = [_throttle(AtomicScopedRateThrottle, 1000.0 + i).allow_request(_req(7), VIEW) for i in range(4)]
     assert allowed == [True, True, True, False]
     assert set(seen) <= {"EVALSHA", "EVAL", "SCRIPT LOAD"} and seen.count("EVALSHA") == 4, seen  # one call each
-    key = cache.make_and_validate_key("throttle_join_7")
+    key = cache.make_and_validate_key("throttle_join_7_window")
     assert client.type(key) == b"list" and [float(t) for t in client.lrange(key, 0, -1)] == [1002.0, 1001.0, 1000.0]
     assert 0 < client.ttl(key) <= 60  # DRF's cache timeout: the window's length
 
@@ -83,9 +83,12 @@ def test_the_wait_and_the_window_are_drfs(monkeypatch: pytest.MonkeyPatch) -> No
         assert ours.allow_request(_req(9), VIEW) == drf.allow_request(_req(9), VIEW), now
         if drf.history and len(drf.history) >= 4:
             assert ours.wait() == pytest.approx(drf.wait()), now
-    # an old value of DRF's own format under the key (before an upgrade) starts a new window
-    cache.set("throttle_join_10", [1.0, 2.0], 60)
+    # DRF's own format lives under another key: a process still running DRF's class during a rolling
+    # upgrade reads its own window (no WRONGTYPE), and a value of another type under ours starts a new one
+    assert cache.get("throttle_join_9") is None
+    cache.set("throttle_join_10_window", [1.0, 2.0], 60)
     assert _throttle(AtomicScopedRateThrottle, 300.0).allow_request(_req(10), VIEW) is True
+    assert _throttle(ScopedRateThrottle, 300.0).allow_request(_req(10), VIEW) is True
 
 
 def test_concurrent_requests_never_take_more_than_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
