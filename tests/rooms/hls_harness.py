@@ -13,7 +13,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,10 +125,13 @@ def decode_ts(data: bytes) -> np.ndarray:
 
 
 class Listener:
-    """Follows a live playlist like a player: new segments in order, each fetched once."""
+    """Follows a live playlist like a player: new segments in order, each fetched once. Given ``refresh``
+    (a new signed URL, i.e. ``join`` again) and the link's ``ttl_s``, it swaps its link at two thirds of
+    the lifetime as docs/api.md tells clients to, so it can listen longer than one link lives."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, refresh: Callable[[], str] | None = None, ttl_s: float = 0) -> None:
         self.url = url
+        self.refresh, self.ttl_s, self.issued = refresh, ttl_s, time.monotonic()
         self.seen: dict[int, np.ndarray] = {}
         self.discontinuities: list[int] = []
         self.fetched_at: dict[int, float] = {}
@@ -136,6 +139,8 @@ class Listener:
 
     def poll(self) -> int:
         """Fetch the playlist and any new segments; returns the playlist's HTTP status."""
+        if self.refresh is not None and time.monotonic() - self.issued >= self.ttl_s * 2 / 3:
+            self.url, self.issued = self.refresh(), time.monotonic()
         status, _, body = get(self.url)
         if status != 200:
             return status

@@ -72,6 +72,18 @@ def _hls_join(world: Any, user: Any = None) -> tuple[Any, dict[str, Any]]:
     return user, response.json()
 
 
+def _served(world: Any) -> None:
+    """Wait until the agent serves the Space's playlist. Its start-up (its poll, joining the room, a first
+    segment) can outlast a 4 s link on a busy machine: the tests then take a fresh link, joining again as
+    a client refreshing its link does (docs/api.md)."""
+    playlist = Path(hls.space_dir(world.space_id)) / hls.PLAYLIST
+    assert wait_until(playlist.exists, timeout=30)
+
+
+def _expires(url: str) -> int:
+    return int(url.split("/hls/")[1].split("/")[1])
+
+
 def _listen(listener: Listener, *, seconds: float, timeout: float = 30, since: int = -1) -> np.ndarray:
     """Follow the playlist until ``seconds`` of audio newer than segment ``since`` arrived."""
 
@@ -86,9 +98,29 @@ def _listen(listener: Listener, *, seconds: float, timeout: float = 30, since: i
     return listener.audio(since)
 
 
-def _heard(pcm: np.ndarray) -> float:
-    """The share of 20 ms windows in which the host's tone is present."""
-    return float((tone_levels(pcm, HOST_HZ) > PRESENT).mean())
+# An agent's first segment begins before it hears the host (it joins the room, subscribes, and the decoder
+# fades in, choppily for a few windows): the tone is judged from half a second after it is first heard,
+# for 3 s, and must be first heard within 2 s. On a busy machine the agent's incoming audio can also miss
+# a few packets (a 200 ms concealment fade-out, seen under two busy loops), so "heard" is a share and a
+# run of a second, not every window: silence, a choppy stream or another tone still fails.
+ONSET_S, SETTLE_S, JUDGED_S = 2.0, 0.5, 3.0
+
+
+def _tone_back(listener: Listener, *, since: int = -1, timeout: float = 30) -> np.ndarray:
+    """The host's tone levels over the ``JUDGED_S`` seconds that start ``SETTLE_S`` after the tone is
+    first heard in the audio newer than segment ``since``; asserts it is first heard within ``ONSET_S``
+    and then heard steadily."""
+    pcm = _listen(listener, seconds=ONSET_S + SETTLE_S + JUDGED_S, since=since, timeout=timeout)
+    levels = tone_levels(pcm, HOST_HZ)
+    onset = int(np.argmax(levels > PRESENT))
+    assert levels[onset] > PRESENT and onset * 20 <= ONSET_S * 1000, (levels / 100).round().tolist()
+    judged = levels[onset + int(SETTLE_S * 50) :][: int(JUDGED_S * 50)]
+    heard = judged > PRESENT
+    run_ms = longest_run(heard) * 20
+    print(f"\nhls tone: first heard at {onset * 20} ms, then in {heard.mean():.2f} of windows, run {run_ms} ms")
+    assert judged.size == JUDGED_S * 50 and heard.mean() > 0.9, (judged / 100).round().tolist()
+    assert run_ms >= 1000, (judged / 100).round().tolist()
+    return judged
 
 
 def test_hls_listener_hears_the_stage_through_signed_links(hls_world, hls_agents):
@@ -103,15 +135,17 @@ def test_hls_listener_hears_the_stage_through_signed_links(hls_world, hls_agents
     assert Participant.objects.get(space_id=world.space_id, user=user).transport == "hls"
     assert Space.objects.get(pk=world.space_id).listener_count == 1
     # the agent serves the Space for HLS alone (recording is off) and the client hears the host's tone
-    listener = Listener(creds["hls_url"])
-    pcm = _listen(listener, seconds=3)
-    assert _heard(pcm[48000:]) > 0.9, _heard(pcm[48000:])
+    # it listens longer than one link lives, so it refreshes the link as a client does
+    listener = Listener(creds["hls_url"], refresh=lambda: str(_hls_join(world, user)[1]["hls_url"]), ttl_s=LINK_TTL_S)
+    _tone_back(listener)
     assert not Recording.objects.filter(space_id=world.space_id).exists()
-    # cache headers a CDN follows: the playlist for a second, segments forever
-    status, headers, body = get(creds["hls_url"])
+    # cache headers a CDN follows: the playlist for a second, segments forever (on a fresh link: the first
+    # one may have expired while the client listened)
+    url = _hls_join(world, user)[1]["hls_url"]
+    status, headers, body = get(url)
     assert status == 200 and headers["Cache-Control"] == "public, max-age=1"
     assert headers["Content-Type"] == "application/vnd.apple.mpegurl"
-    segment_url = urljoin(creds["hls_url"], body.decode().strip().splitlines()[-1])
+    segment_url = urljoin(url, body.decode().strip().splitlines()[-1])
     status, headers, _ = get(segment_url)
     assert status == 200 and headers["Cache-Control"] == "public, max-age=60, immutable"
     assert headers["Content-Type"] == "video/mp2t"
@@ -123,9 +157,10 @@ def test_hls_listener_hears_the_stage_through_signed_links(hls_world, hls_agents
 def test_signed_links_refuse_tampering_expiry_and_other_spaces(hls_world, hls_agents):
     world = hls_world
     _start(hls_agents, "agent-s")
-    _, creds = _hls_join(world)
-    url = creds["hls_url"]
-    assert wait_until(lambda: get(url)[0] == 200, timeout=30)
+    user, _ = _hls_join(world)
+    _served(world)
+    url = _hls_join(world, user)[1]["hls_url"]
+    assert get(url)[0] == 200
     sig, expires, who, space, name = url.split("/hls/")[1].split("/")
     base = url.split("/hls/")[0] + "/hls"
     flipped = ("A" if sig[0] != "A" else "B") + sig[1:]
@@ -143,18 +178,25 @@ def test_signed_links_refuse_tampering_expiry_and_other_spaces(hls_world, hls_ag
 def test_banned_listener_loses_hls_within_the_link_lifetime(hls_world, hls_agents):
     world = hls_world
     _start(hls_agents, "agent-b")
-    user, creds = _hls_join(world)
-    assert wait_until(lambda: get(creds["hls_url"])[0] == 200, timeout=30)
+    user, _ = _hls_join(world)
+    _served(world)
+    issued = int(time.time())
+    url = _hls_join(world, user)[1]["hls_url"]
+    assert issued <= _expires(url) - LINK_TTL_S <= time.time()  # the link's lifetime is the setting's
+    assert get(url)[0] == 200
     removed = world.host_api.post(
         f"/api/v1/spaces/{world.space_id}/participants/{user.username}/remove", {"ban": "space"}, format="json"
     )
     assert removed.status_code == 204, removed.content
-    banned_at = time.monotonic()
     again = world.make_client(user).post(f"/api/v1/spaces/{world.space_id}/join", {"transport": "hls"}, format="json")
     assert again.status_code == 403 and again.json()["code"] == "banned" and "hls_url" not in again.json()
-    # the link they hold dies when it expires (SPACES_HLS_LINK_TTL_S), not later
-    assert wait_until(lambda: get(creds["hls_url"])[0] == 403, timeout=LINK_TTL_S + 2)
-    assert time.monotonic() - banned_at <= LINK_TTL_S + 1.5
+    # the link they hold dies when it expires (SPACES_HLS_LINK_TTL_S after it was issued), not later:
+    # nginx serves it through the second `expires` and refuses it from the next; judged against the link's
+    # own expiry, not the moment of the ban, with a second for the last poll on a busy machine
+    assert wait_until(lambda: get(url)[0] == 403, timeout=LINK_TTL_S + 5)
+    died = time.time() - _expires(url)
+    print(f"\nhls ban: the link died {died:.2f} s after its expiry second")
+    assert died <= 1 + 1.0, died
     _, other = _hls_join(world)
     assert get(other["hls_url"])[0] == 200  # someone else's fresh link plays on
 
@@ -180,10 +222,9 @@ def test_killed_agent_is_replaced_and_the_playlist_goes_on(hls_world, hls_agents
     assert switched > before, listener.discontinuities
     # judge the new agent's audio alone: the old agent's last segments end where it was killed, so a window
     # straddling the switch holds a gap that says nothing about whether the tone came back
-    pcm = _listen(listener, seconds=3, since=switched - 1, timeout=15)
+    _tone_back(listener, since=switched - 1, timeout=15)
     numbers = sorted(listener.seen)
     assert numbers == list(range(numbers[0], numbers[-1] + 1)), numbers  # no sequence number skipped or reused
-    assert _heard(pcm) > 0.5, _heard(pcm)
     # back within the lease time plus the new agent's poll, join and first segment
+    print(f"\nhls failover: the playlist went on {resumed_s:.1f} s after the kill")
     assert resumed_s <= LEASE_S + POLL_S + 2 * 1.0 + 3, resumed_s
-    assert longest_run(tone_levels(pcm, HOST_HZ) > PRESENT) * 20 >= 1500, tone_levels(pcm, HOST_HZ).round()
