@@ -131,6 +131,17 @@ def test_records_consenting_speakers_and_leaves_out_the_decliner(world_rec, peer
     _check_recording(recording, pcm, alice=alice, bob=bob, host=world.host)
 
 
+def _longest_run_span(mask: np.ndarray) -> tuple[int, int]:
+    """Where the longest run of True in ``mask`` starts, and its length."""
+    best, start = (0, 0), -1
+    for i, value in enumerate([*mask.tolist(), False]):
+        if value and start < 0:
+            start = i
+        elif not value and start >= 0:
+            best, start = max(best, (start, i - start), key=lambda span: span[1]), -1
+    return best
+
+
 def _check_recording(recording, pcm, *, alice, bob, host) -> None:
     first_part = RecordingPart.objects.filter(recording=recording).order_by("start_ms").first()
     # duration: from recording on to the end, less the agent's joining (bounded), as the row says
@@ -192,10 +203,22 @@ def test_killed_agent_is_replaced_within_the_lease_time(world_rec, run_agents):
     assert pcm.size == recording.duration_ms * 48  # plays through to the end
     host_l = tone_levels(pcm, HOST_HZ)
     host_l = host_l[int(np.argmax(host_l > PRESENT)) :]
-    gap_ms = longest_run(host_l < PRESENT) * WINDOW_MS
+    gap_at, gap = _longest_run_span(host_l < PRESENT)
+    gap_ms = gap * WINDOW_MS
     # lost: the unstored part, the wait for the lease to expire, the new agent's poll and join
     assert 200 <= gap_ms <= (LEASE_S + PART_S + POLL_S + 0.5) * 1000, gap_ms
-    assert (host_l > PRESENT).mean() > 0.5
+    # the host is heard steadily by each agent: before the gap, and after it (the survivor's three parts, less
+    # its start-up ramp and the recording's closing silence). Judged apart: a share over the whole recording
+    # hangs on how long the gap and the test's waits were (0.61-0.63 measured against 0.5 under load).
+    before, after = host_l[:gap_at], host_l[gap_at + gap :]
+    tail = int(np.argmax(after[::-1] > PRESENT))
+    after = after[: after.size - tail]
+    heard = ((before > PRESENT).mean(), (after > PRESENT).mean())
+    print(
+        f"\nfailover: took over {took_over_s:.1f} s after the kill, gap {gap_ms} ms, heard {heard[0]:.2f}/{heard[1]:.2f}"
+    )
+    assert tail * WINDOW_MS <= 1000 and after.size * WINDOW_MS >= 2000, (tail, after.size)
+    assert min(heard) > 0.8, heard
 
 
 def test_agent_that_cannot_reach_livekit_is_unhealthy_and_retries(world_rec, run_agents, client):
