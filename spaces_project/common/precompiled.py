@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
+import psycopg
 from django.conf import settings
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -33,27 +34,19 @@ M = TypeVar("M", bound=models.Model)
 _EXPLICIT_ONLY = 2**31 - 1
 
 
-def _preparing_cursor_class() -> type:
-    import psycopg
+class _PreparingCursor(psycopg.Cursor[Any]):
+    """Server-side binding, and every statement prepared on its connection at first use."""
 
-    class PreparingCursor(psycopg.Cursor[Any]):
-        """Server-side binding, and every statement prepared on its connection at first use."""
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
+    ) -> Any:
+        return super().execute(query, params, prepare=True, binary=binary)
 
-        def execute(
-            self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
-        ) -> Any:
-            return super().execute(query, params, prepare=True, binary=binary)
-
-        def _send_query_prepared(self, name: bytes, pgq: Any, *, binary: bool | None = None) -> None:
-            # psycopg leaves ``_query`` unset for a prepared execution; Django's query log
-            # (``last_executed_query``: DEBUG, CaptureQueriesContext) reads the text from it
-            self._query = pgq
-            super()._send_query_prepared(name, pgq, binary=binary)
-
-    return PreparingCursor
-
-
-_preparing: type | None = None
+    def _send_query_prepared(self, name: bytes, pgq: Any, *, binary: bool | None = None) -> None:
+        # psycopg leaves ``_query`` unset for a prepared execution; Django's query log
+        # (``last_executed_query``: DEBUG, CaptureQueriesContext) reads the text from it
+        self._query = pgq
+        super()._send_query_prepared(name, pgq, binary=binary)
 
 
 @contextmanager
@@ -66,7 +59,6 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> Iterator[CursorWrapper]:
     cursor. Either way it goes through Django's cursor wrapper (query logging, ``execute_wrapper``,
     error translation), so callers and tests see the same statements.
     """
-    global _preparing
     if connection.vendor != "postgresql" or not settings.SPACES_DB_PREPARED_STATEMENTS:
         with connection.cursor() as cursor:
             yield cursor
@@ -75,14 +67,9 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> Iterator[CursorWrapper]:
     raw: Any = connection.connection
     if raw.prepare_threshold is None:
         raw.prepare_threshold = _EXPLICIT_ONLY
-    if _preparing is None:
-        _preparing = _preparing_cursor_class()
     connection.validate_thread_sharing()
-    cursor = (
-        connection.make_debug_cursor(_preparing(raw))
-        if connection.queries_logged
-        else connection.make_cursor(_preparing(raw))
-    )
+    prepared: Any = _PreparingCursor(raw)  # django-stubs types the raw cursor as a CursorWrapper
+    cursor = connection.make_debug_cursor(prepared) if connection.queries_logged else connection.make_cursor(prepared)
     with cursor:
         yield cursor
 
